@@ -1,0 +1,78 @@
+"""Command line: ``python -m mnist_course data verify`` and ``... notebooks run|check``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mnist_course import data, notebooks
+from mnist_course.runtime import PROFILES
+
+
+def _data_verify(args: argparse.Namespace) -> int:
+    try:
+        for line in data.verify(args.data_dir):
+            print(line)
+    except data.MnistDataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print("All four MNIST files match their SHA-256 sums.")
+    return 0
+
+
+def _notebooks_run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    for path in tqdm(args.notebooks, desc=f"notebooks ({args.profile})", unit="nb"):
+        if args.in_place:
+            output = path
+        else:
+            args.output_dir.mkdir(parents=True, exist_ok=True)
+            output = args.output_dir / path.name
+        seconds = notebooks.execute(path, output, args.profile)
+        tqdm.write(f"{path}: {seconds:.1f} s ({args.profile}) -> {output}")
+        if args.in_place:
+            notebooks.stamp(path, args.profile, seconds)
+    return 0
+
+
+def _notebooks_check(args: argparse.Namespace) -> int:
+    bad = 0
+    for path in args.notebooks:
+        for problem in notebooks.problems(path):
+            print(f"{path}: {problem}")
+            bad += 1
+    if bad:
+        print("Fix: run `make reproduce` and commit the notebooks and their .py twins.")
+    return 1 if bad else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mnist_course", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data_p = sub.add_parser("data", help="the MNIST files").add_subparsers(dest="action", required=True)
+    verify = data_p.add_parser("verify", help="check the four files against their SHA-256 sums")
+    verify.add_argument("--data-dir", type=Path, help="folder to check (default: lookup order)")
+    verify.set_defaults(func=_data_verify)
+
+    nb_p = sub.add_parser("notebooks", help="run or check the notebooks")
+    nb_sub = nb_p.add_subparsers(dest="action", required=True)
+    run = nb_sub.add_parser("run", help="execute notebooks with papermill in a fresh kernel each")
+    run.add_argument("notebooks", nargs="+", type=Path)
+    run.add_argument("--profile", choices=PROFILES, default="quick")
+    where = run.add_mutually_exclusive_group(required=True)
+    where.add_argument("--in-place", action="store_true", help="overwrite and stamp (reproduce)")
+    where.add_argument("--output-dir", type=Path, help="write executed copies here")
+    run.set_defaults(func=_notebooks_run)
+    chk = nb_sub.add_parser("check", help="stamp, execution order and error outputs")
+    chk.add_argument("notebooks", nargs="+", type=Path)
+    chk.set_defaults(func=_notebooks_check)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

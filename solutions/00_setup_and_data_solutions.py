@@ -1,0 +1,81 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 00 · Setup and data: solutions
+#
+# The exercises of chapter 00, solved. Here the checkers are strict: a wrong answer raises, so
+# `pytest --nbval solutions/` fails if a solution stops being right.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+from mnist_course import data
+from mnist_course.checks import strict_check as check
+from mnist_course.plots import image_grid
+from mnist_course.runtime import active_profile
+
+# %% tags=["parameters"]
+PROFILE = "full"
+SEED = 0
+
+# %% tags=["nbval-ignore-output"]
+PROFILE = active_profile(PROFILE)
+print(f"profile: {PROFILE}")
+
+# %% [markdown]
+# **Exercise 1.** `np.bincount` counts each non-negative integer; `minlength=10` keeps a zero for
+# a digit that never occurs.
+
+# %%
+def count_classes(labels: np.ndarray) -> np.ndarray:
+    return np.bincount(labels, minlength=10)
+
+
+check.count_classes(count_classes)
+
+# %% [markdown]
+# **Exercise 2.** Convert to float32 *before* dividing (uint8 arithmetic would wrap or
+# truncate), then add the channel axis Keras's `Conv2D` expects.
+
+# %%
+def to_model_input(images: np.ndarray) -> np.ndarray:
+    return (images.astype(np.float32) / 255.0)[..., np.newaxis]
+
+
+check.to_model_input(to_model_input)
+
+# %% [markdown]
+# **Exercise 3.** Average in floating point. The mean images show each digit's typical shape;
+# the pairs whose means overlap most are the ones models confuse.
+
+# %%
+def class_means(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return np.stack([images[labels == d].mean(axis=0) for d in range(10)])
+
+
+check.class_means(class_means)
+
+# %%
+mnist = data.load_mnist()
+means = class_means(mnist.x_train, mnist.y_train)
+image_grid(means, [str(d) for d in range(10)], ncols=10)
+plt.show()
+flat = means.reshape(10, -1) / 255.0
+distance = np.linalg.norm(flat[:, None] - flat[None, :], axis=-1)
+np.fill_diagonal(distance, np.inf)
+pairs = sorted({tuple(sorted((i, int(distance[i].argmin())))) for i in range(10)},
+               key=lambda p: distance[p])
+print("closest pairs of mean images:",
+      ", ".join(f"{a}-{b} ({distance[a, b]:.2f})" for a, b in pairs[:3]))
