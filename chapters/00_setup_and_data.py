@@ -64,10 +64,11 @@ SEED = 0
 # what the profile changes in this chapter: the smoke-test model's training set and epochs
 SIZES = {
     "quick": {"n_train": 10_000, "epochs": 2},
-    "full": {"n_train": 55_000, "epochs": 5},
+    "full": {"n_train": 55_000, "epochs": 10},
 }
-# the smoke test must reach at least this validation accuracy, or something is broken
-THRESHOLD = {"quick": 0.80, "full": 0.91}
+# a floor, not a target: softmax regression tops out near 92-93% on MNIST, and anything
+# broken (unscaled pixels, shuffled labels) lands far below these
+THRESHOLD = {"quick": 0.80, "full": 0.90}
 
 # %% tags=["nbval-ignore-output"]
 PROFILE = active_profile(PROFILE)

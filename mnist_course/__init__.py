@@ -1,4 +1,4 @@
-"""mnist-course: the helper package of the course (plumbing only; the lessons live in the notebooks).
+"""mnist-course's helper package: plumbing only, the lessons live in the notebooks.
 
 Modules, one concern each: ``data`` (verified MNIST), ``runtime`` (profile, seed, environment),
 ``checks`` (exercise checkers), ``claims`` (the claims table), ``plots`` (shared figures),

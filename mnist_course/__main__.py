@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -25,15 +26,16 @@ def _notebooks_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     for path in tqdm(args.notebooks, desc=f"notebooks ({args.profile})", unit="nb"):
-        if args.in_place:
-            output = path
-        else:
-            args.output_dir.mkdir(parents=True, exist_ok=True)
-            output = args.output_dir / path.name
+        # in place: run into a scratch copy first, so a failed run leaves the notebook intact
+        out_dir = Path("build/reproduce") if args.in_place else args.output_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        output = out_dir / path.name
         seconds = notebooks.execute(path, output, args.profile)
-        tqdm.write(f"{path}: {seconds:.1f} s ({args.profile}) -> {output}")
         if args.in_place:
-            notebooks.stamp(path, args.profile, seconds)
+            notebooks.stamp(output, args.profile, seconds)
+            shutil.copyfile(output, path)
+            output = path
+        tqdm.write(f"{path}: {seconds:.1f} s ({args.profile}) -> {output}")
     return 0
 
 
@@ -52,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mnist_course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    data_p = sub.add_parser("data", help="the MNIST files").add_subparsers(dest="action", required=True)
+    data_p = sub.add_parser("data", help="the MNIST files")
+    data_p = data_p.add_subparsers(dest="action", required=True)
     verify = data_p.add_parser("verify", help="check the four files against their SHA-256 sums")
     verify.add_argument("--data-dir", type=Path, help="folder to check (default: lookup order)")
     verify.set_defaults(func=_data_verify)

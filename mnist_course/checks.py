@@ -66,17 +66,20 @@ class Checker:
     def count_classes(self, fn: Callable[[np.ndarray], np.ndarray]) -> Result:
         """``fn(labels)`` returns how many times each digit 0-9 occurs, shape (10,)."""
         labels = np.random.default_rng(0).integers(0, 10, 500).astype(np.uint8)
-        labels[labels == 7] = 3  # one digit absent: its count must still be reported as 0
+        labels[labels == 9] = 3  # digit 9 absent: its count must still be reported, as 0
         counts, problem = _attempt(fn, labels)
         if problem:
             return self._report("count_classes", [problem])
         counts = np.asarray(counts)
         problems = []
         if counts.shape != (10,):
-            problems.append(f"expected shape (10,), one count per digit, got {counts.shape}.")
+            problems.append(
+                f"expected shape (10,), one count per digit, got {counts.shape}: a digit that "
+                "never occurs (here 9) still needs its count, 0."
+            )
         elif not np.array_equal(counts, np.bincount(labels, minlength=10)):
             problems.append(
-                "the counts are wrong: on a test set where digit 7 never occurs, "
+                "the counts are wrong: on a test set where digit 9 never occurs, "
                 f"got {counts.tolist()}."
             )
         return self._report("count_classes", problems)

@@ -37,8 +37,11 @@ def stamp(path: Path, profile: str, seconds: float | None = None) -> None:
     path = Path(path)
     nb = _read(path)
     for cell in nb["cells"]:
+        meta = cell.setdefault("metadata", {})
         for key in VOLATILE_CELL_METADATA:
-            cell.get("metadata", {}).pop(key, None)
+            meta.pop(key, None)
+        if meta.get("tags") == []:  # papermill adds empty tag lists
+            del meta["tags"]
     nb["metadata"].pop("papermill", None)
     nb["metadata"][STAMP_KEY] = {"code_sha256": code_hash(nb), "profile": profile}
     if seconds is not None:

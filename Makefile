@@ -1,0 +1,36 @@
+# The course's commands. Run them from the repository root, in the environment where
+# `pip install -r requirements.txt` went (a virtual environment is recommended).
+PYTHON ?= python3
+JUPYTER_BOOK ?= jupyter-book
+PROFILE ?= quick
+NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb)) $(sort $(wildcard solutions/*.ipynb))
+TWINS := $(NOTEBOOKS:.ipynb=.py)
+export TF_CPP_MIN_LOG_LEVEL := 3
+
+.PHONY: install course notebooks book test lint reproduce clean
+
+install:  ## everything a learner or CI needs
+	$(PYTHON) -m pip install -r requirements.txt
+
+course: notebooks book  ## run every notebook (quick; PROFILE=full for the real thing), build the book
+
+notebooks:  ## execute every notebook with papermill into build/course/$(PROFILE)/
+	$(PYTHON) -m mnist_course notebooks run --profile $(PROFILE) --output-dir build/course/$(PROFILE) $(NOTEBOOKS)
+
+book:  ## the Jupyter Book, from the committed (full-profile) outputs, warnings as errors
+	$(JUPYTER_BOOK) build . --config book/_config.yml --toc book/_toc.yml --path-output book \
+		--warningiserror --nitpick --keep-going
+	@echo "Open book/_build/html/index.html"
+
+test:  ## unit tests, then every notebook re-run and compared in the quick profile (nbval)
+	$(PYTHON) -m pytest tests chapters solutions --nbval
+
+lint:  ## ruff over the package, the tests and the notebooks' py:percent twins
+	$(PYTHON) -m ruff check mnist_course tests conftest.py $(TWINS)
+
+reproduce:  ## re-run every notebook in place in the full profile, stamp it, sync its twin
+	$(PYTHON) -m mnist_course notebooks run --profile full --in-place $(NOTEBOOKS)
+	$(PYTHON) -m jupytext --sync $(NOTEBOOKS)
+
+clean:
+	rm -rf build book/_build

@@ -1,0 +1,69 @@
+"""Exercise checkers: lenient in chapters (explain, never raise), strict in solutions."""
+
+import numpy as np
+import pytest
+
+from mnist_course.checks import check, strict_check
+
+
+def right_count(labels):
+    return np.bincount(labels, minlength=10)
+
+
+def wrong_count(labels):
+    return np.bincount(labels)  # no minlength: too short when 9 never occurs
+
+
+def right_input(images):
+    return (images.astype(np.float32) / 255.0)[..., None]
+
+
+def no_channel(images):
+    return images.astype(np.float32) / 255.0
+
+
+def right_means(images, labels):
+    return np.stack([images[labels == d].mean(axis=0) for d in range(10)])
+
+
+def rounded_means(images, labels):
+    return right_means(images, labels).astype(np.uint8)
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+EXERCISES = [
+    ("count_classes", right_count, wrong_count),
+    ("to_model_input", right_input, no_channel),
+    ("class_means", right_means, rounded_means),
+]
+
+
+@pytest.mark.parametrize("name,right,wrong", EXERCISES)
+def test_lenient_explains_without_raising(name, right, wrong, capsys):
+    assert getattr(check, name)(right).passed
+    assert "all checks passed" in capsys.readouterr().out
+    for bad in (wrong, stub):
+        result = getattr(check, name)(bad)
+        assert not result.passed and result.problems
+        assert "not there yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name,right,wrong", EXERCISES)
+def test_strict_raises_on_wrong_answer(name, right, wrong):
+    assert getattr(strict_check, name)(right).passed
+    for bad in (wrong, stub):
+        with pytest.raises(AssertionError, match=name):
+            getattr(strict_check, name)(bad)
+
+
+def test_messages_say_what_is_missing(capsys):
+    assert "not implemented yet" in check.count_classes(stub).problems[0]
+    assert "here 9" in check.count_classes(wrong_count).problems[0]
+    assert "counts are wrong" in check.count_classes(lambda y: right_count(y) + 1).problems[0]
+    assert "float32" in " ".join(check.to_model_input(lambda x: x[..., None]).problems)
+    assert "(4, 28, 28, 1)" in check.to_model_input(no_channel).problems[0]
+    assert "rounded" in check.class_means(rounded_means).problems[0]
+    assert "ZeroDivisionError" in check.count_classes(lambda labels: 1 / 0).problems[0]
