@@ -51,6 +51,9 @@ def _attempt(fn: Callable, *args: Any) -> tuple[Any, str | None]:
 class Checker:
     """The exercise checks; ``strict=True`` raises on failure (for solutions notebooks)."""
 
+    #: the training the budget_model exercise allows: epochs on this many training images
+    BUDGET_EPOCHS, BUDGET_IMAGES = 3, 20_000
+
     def __init__(self, strict: bool = False) -> None:
         self.strict = strict
 
@@ -121,6 +124,183 @@ class Checker:
             else:
                 problems.append("the means are wrong: average the images of each digit alone.")
         return self._report("class_means", problems)
+
+    # -- chapter 01 -----------------------------------------------------------------
+
+    def separable_params(self, fn: Callable[[int, int, int], int]) -> Result:
+        """``fn(k, c_in, c_out)``: parameters of a depthwise k x k + pointwise 1x1 block with
+        biases, as Keras's ``DepthwiseConv2D`` followed by ``Conv2D(c_out, 1)`` counts them."""
+        import keras
+
+        problems = []
+        for k, c_in, c_out in ((3, 32, 64), (5, 6, 16), (3, 1, 8), (7, 128, 256)):
+            inputs = keras.Input((16, 16, c_in))
+            x = keras.layers.DepthwiseConv2D(k, padding="same")(inputs)
+            expected = keras.Model(inputs, keras.layers.Conv2D(c_out, 1)(x)).count_params()
+            got, problem = _attempt(fn, k, c_in, c_out)
+            if problem:
+                return self._report("separable_params", [problem])
+            if got != expected:
+                hint = ""
+                if got == k * k * c_in + c_in * c_out:
+                    hint = " You forgot the biases: one per depthwise channel, one per output."
+                elif got == k * k * c_in * c_out + c_out:
+                    hint = " That is a standard convolution's count."
+                problems.append(f"k={k}, c_in={c_in}, c_out={c_out}: expected {expected}, "
+                                f"got {got}.{hint}")
+        return self._report("separable_params", problems)
+
+    def se_block(self, fn: Callable) -> Result:
+        """``fn(x, ratio)`` applies squeeze-and-excitation to a Keras tensor ``x``."""
+        import keras
+
+        inputs = keras.Input((6, 6, 64))
+        out, problem = _attempt(fn, inputs, 16)
+        if problem:
+            return self._report("se_block", [problem])
+        try:
+            model = keras.Model(inputs, out)
+        except Exception as err:  # not a Keras tensor built from `inputs`
+            return self._report("se_block", [f"the result is not a Keras tensor of x ({err})."])
+        problems = []
+        if tuple(model.output.shape[1:]) != (6, 6, 64):
+            problems.append(f"output shape should equal the input's (6, 6, 64), got "
+                            f"{tuple(model.output.shape[1:])}: SE rescales, it does not reshape.")
+        expected = 64 * 4 + 4 + 4 * 64 + 64
+        if model.count_params() != expected:
+            problems.append(f"{model.count_params()} parameters; a bottleneck of 64 // 16 = 4 "
+                            f"units with biases has {expected} (Dense 64->4, Dense 4->64).")
+        if not problems:
+            x = np.random.default_rng(0).uniform(0.5, 1.5, (2, 6, 6, 64)).astype(np.float32)
+            gate = np.asarray(model(x)) / x
+            if not np.allclose(gate, gate[:, :1, :1, :], atol=1e-5):
+                problems.append("each channel must be multiplied by one weight for all positions.")
+            elif not (np.all(gate > 0) and np.all(gate < 1)):
+                problems.append("the channel weights should lie in (0, 1): end with a sigmoid.")
+        return self._report("se_block", problems)
+
+    def budget_model(self, fn: Callable, max_params: int = 20_000, target: float = 0.97) -> Result:
+        """``fn()`` builds a model with at most ``max_params`` parameters that reaches ``target``
+        validation accuracy after ``BUDGET_EPOCHS`` epochs on ``BUDGET_IMAGES`` training images
+        with the course's recipe (``training.fit``)."""
+        from mnist_course import data, training
+        from mnist_course.runtime import seed_everything
+
+        seed_everything(0)
+        model, problem = _attempt(fn)
+        if problem:
+            return self._report("budget_model", [problem])
+        problems = []
+        if model.count_params() > max_params:
+            problems.append(f"{model.count_params():,} parameters, over the budget of "
+                            f"{max_params:,}.")
+        shape, problem = _attempt(model.compute_output_shape, (1, 28, 28, 1))
+        if problem or tuple(shape) != (1, 10):
+            problems.append(f"for images (N, 28, 28, 1) the output should be 10 logits, "
+                            f"(N, 10); got {problem or shape}.")
+        if problems:
+            return self._report("budget_model", problems)
+        split = data.load_split()
+        n = self.BUDGET_IMAGES
+        training.fit(model, data.to_model_input(split.x_train[:n]), split.y_train[:n],
+                     epochs=self.BUDGET_EPOCHS, progress=False)
+        logits = model.predict(data.to_model_input(split.x_val), verbose=0)
+        acc = float(np.mean(logits.argmax(-1) == split.y_val))
+        if acc < target:
+            problems.append(f"validation accuracy {acc:.4f} after {self.BUDGET_EPOCHS} epochs, "
+                            f"below {target}.")
+        else:
+            print(f"  validation accuracy {acc:.4f} with {model.count_params():,} parameters")
+        return self._report("budget_model", problems)
+
+    # -- chapter 04a ----------------------------------------------------------------
+
+    def quantize_input(self, fn: Callable[[np.ndarray, float, int], np.ndarray]) -> Result:
+        """``fn(images, scale, zero_point)``: float to uint8, rounded and clipped."""
+        from mnist_course.export import quantize
+
+        x = np.array([0.0, 0.5, 1.0, 0.001, 0.999, 1.2, -0.1], dtype=np.float32)
+        problems = []
+        for scale, zero_point in ((1 / 255, 0), (0.0078125, 128), (0.02, 3)):
+            got, problem = _attempt(fn, x.copy(), scale, zero_point)
+            if problem:
+                return self._report("quantize_input", [problem])
+            got = np.asarray(got)
+            expected = quantize(x, scale, zero_point, np.uint8)
+            if got.dtype != np.uint8:
+                problems.append(f"return uint8, got {got.dtype}.")
+                break
+            if not np.array_equal(got, expected):
+                hint = ""
+                if np.array_equal(got, (x / scale + zero_point).clip(0, 255).astype(np.uint8)):
+                    hint = " Round before converting: astype truncates."
+                problems.append(f"scale {scale}, zero point {zero_point}: expected "
+                                f"{expected.tolist()}, got {got.tolist()}.{hint}")
+        return self._report("quantize_input", problems)
+
+    def int8_converter(self, fn: Callable) -> Result:
+        """``fn(saved_model_dir, representative)`` returns a full-integer TFLite flatbuffer."""
+        import tempfile
+
+        from mnist_course import data, export, models, training
+        from mnist_course.runtime import seed_everything
+
+        seed_everything(0)
+        split = data.load_split()
+        x = data.to_model_input(split.x_train[:3000])
+        model = models.lenet5()
+        training.fit(model, x, split.y_train[:3000], epochs=1, progress=False)
+        with tempfile.TemporaryDirectory() as folder:
+            saved = export.export_saved_model(model, folder, "probe", 1)
+            flatbuffer, problem = _attempt(fn, str(saved), x[:100])
+        if problem:
+            return self._report("int8_converter", [problem])
+        if not isinstance(flatbuffer, bytes):
+            return self._report("int8_converter", [
+                f"return the converter's bytes, got {type(flatbuffer).__name__}."])
+        lite = export.TFLiteModel(flatbuffer)
+        problems = []
+        floats = [t for t in lite.tensor_types() if t.startswith("float")]
+        if floats:
+            problems.append(f"float tensors remain ({', '.join(floats)}): restrict the ops to "
+                            "TFLITE_BUILTINS_INT8 and give a representative dataset.")
+        for side, detail in (("input", lite.input), ("output", lite.output)):
+            if detail["dtype"] != np.uint8:
+                problems.append(f"the {side} is {detail['dtype'].__name__}, not uint8: set "
+                                f"inference_{side}_type.")
+        if not problems:
+            x_test = data.to_model_input(split.x_test[:1000])
+            float_acc = np.mean(model.predict(x_test, verbose=0).argmax(-1) == split.y_test[:1000])
+            int8_acc = np.mean(lite.predict(x_test).argmax(-1) == split.y_test[:1000])
+            if (float_acc - int8_acc) * 100 > 1.0:
+                problems.append(f"accuracy fell from {float_acc:.3f} to {int8_acc:.3f}: is the "
+                                "representative data scaled like the training data?")
+        return self._report("int8_converter", problems)
+
+    def heaviest_op(self, fn: Callable) -> Result:
+        """``fn(interpreter)`` returns the index of the operator with the most MACs."""
+        import tempfile
+
+        from mnist_course import export, models
+
+        model = models.compact_cnn()
+        representative = np.random.default_rng(0).uniform(0, 1, (20, 28, 28, 1))
+        with tempfile.TemporaryDirectory() as folder:
+            saved = export.export_saved_model(model, folder, "probe", 1)
+            lite = export.TFLiteModel(export.to_tflite(saved, "int8", representative))
+        costs = lite.op_macs()
+        best = max(costs, key=lambda c: c[2])
+        got, problem = _attempt(fn, lite.interpreter)
+        if problem:
+            return self._report("heaviest_op", [problem])
+        problems = []
+        if got != best[0]:
+            named = {i: (name, macs) for i, name, macs in costs}
+            seen = named.get(got, ("not an operator index", 0))
+            problems.append(f"operator {got} ({seen[0]}, {seen[1]:,} MACs) is not the heaviest; "
+                            "count MACs from the output and weight shapes of each CONV_2D, "
+                            "DEPTHWISE_CONV_2D and FULLY_CONNECTED.")
+        return self._report("heaviest_op", problems)
 
 
 #: For chapters: explains, never raises.

@@ -1,4 +1,5 @@
-"""The "Claims check" table that closes every chapter: the article's number, ours, a verdict."""
+"""Tables for the notebooks, above all the "Claims check" that closes every chapter: the
+article's number, ours, and a verdict."""
 
 from __future__ import annotations
 
@@ -17,13 +18,19 @@ class Claim(NamedTuple):
     why: str = ""
 
 
-def claims_table(rows: list[Claim]):
-    """Render the rows as a Markdown table (an IPython display object)."""
+def markdown_table(header: list[str], rows: list[list]):
+    """Render rows (any values, shown with str) as a Markdown table (an IPython display object)."""
     from IPython.display import Markdown
 
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return Markdown("\n".join(lines))
+
+
+def claims_table(rows: list[Claim]):
+    """Render the claims as a Markdown table, checking that every verdict is a known one."""
     for row in rows:
         if row.verdict not in VERDICTS:
             raise ValueError(f"{row.id}: verdict {row.verdict!r} is not one of {VERDICTS}")
-    lines = ["| claim | the article | measured here | verdict | why |", "|---|---|---|---|---|"]
-    lines += [f"| {r.id} | {r.article} | {r.measured} | **{r.verdict}** | {r.why} |" for r in rows]
-    return Markdown("\n".join(lines))
+    return markdown_table(["claim", "the article", "measured here", "verdict", "why"],
+                          [[r.id, r.article, r.measured, f"**{r.verdict}**", r.why] for r in rows])

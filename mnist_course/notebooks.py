@@ -32,11 +32,38 @@ def code_hash(nb: dict) -> str:
     return hashlib.sha256(json.dumps(sources).encode("utf-8")).hexdigest()
 
 
+def _final_text(text: str) -> str:
+    """What a terminal shows after carriage returns: each line's last rewrite (progress bars)."""
+    return "\n".join(([part for part in line.split("\r") if part] or [""])[-1]
+                     for line in text.split("\n"))
+
+
+def coalesce_streams(outputs: list[dict]) -> list[dict]:
+    """Merge consecutive stdout/stderr outputs of a cell and keep only the final state of
+    lines rewritten with carriage returns, so a progress bar is stored as its last frame."""
+    merged: list[dict] = []
+    for out in outputs:
+        if (out.get("output_type") == "stream" and merged
+                and merged[-1].get("output_type") == "stream"
+                and merged[-1]["name"] == out["name"]):
+            merged[-1]["text"] = "".join(merged[-1]["text"]) + "".join(out["text"])
+        else:
+            merged.append(dict(out))
+    for out in merged:
+        if out.get("output_type") == "stream":
+            text = "".join(out["text"]).replace("\r\n", "\n")
+            out["text"] = _final_text(text)
+    return merged
+
+
 def stamp(path: Path, profile: str, seconds: float | None = None) -> None:
-    """Record the code hash and profile of an executed notebook, and drop volatile metadata."""
+    """Record the code hash and profile of an executed notebook, drop volatile metadata and
+    collapse progress-bar output to its final frame."""
     path = Path(path)
     nb = _read(path)
     for cell in nb["cells"]:
+        if "outputs" in cell:
+            cell["outputs"] = coalesce_streams(cell["outputs"])
         meta = cell.setdefault("metadata", {})
         for key in VOLATILE_CELL_METADATA:
             meta.pop(key, None)

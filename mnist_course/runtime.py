@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+import sys
 from importlib import metadata
 
 import numpy as np
@@ -28,13 +29,35 @@ def active_profile(default: str = "full") -> str:
     return profile
 
 
+def import_tensorflow():
+    """Import and return ``tensorflow`` without its C++ start-up log lines.
+
+    TensorFlow 2.21 prints "oneDNN custom operations are on" and "Could not find cuda
+    drivers" through absl before ``TF_CPP_MIN_LOG_LEVEL`` is read, straight to file
+    descriptor 2, so notebooks would show them as error output. Call this before the first
+    ``import tensorflow`` or ``import keras``; later imports reuse the loaded module.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" not in sys.modules:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 2)
+                import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return sys.modules["tensorflow"]
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow/Keras, and ask TensorFlow for deterministic ops."""
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)
+    tf = import_tensorflow()
     import keras
-    import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
@@ -51,7 +74,7 @@ def environment_report(packages: tuple[str, ...] = (
     "tensorflow", "keras", "numpy", "hyperopt", "scikit-learn", "ai-edge-litert", "matplotlib",
 )) -> dict[str, str]:
     """Python, package versions, CPU threads and accelerators, as a dict of strings."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     report = {"python": platform.python_version(), "platform": platform.platform()}
     report.update({name: _version(name) for name in packages})

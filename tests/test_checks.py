@@ -67,3 +67,54 @@ def test_messages_say_what_is_missing(capsys):
     assert "(4, 28, 28, 1)" in check.to_model_input(no_channel).problems[0]
     assert "rounded" in check.class_means(rounded_means).problems[0]
     assert "ZeroDivisionError" in check.count_classes(lambda labels: 1 / 0).problems[0]
+
+
+# -- chapter 01 ----------------------------------------------------------------------------
+
+def right_separable(k, c_in, c_out):
+    return k * k * c_in + c_in + c_in * c_out + c_out
+
+
+def test_separable_params_modes():
+    assert check.separable_params(right_separable).passed
+    no_bias = check.separable_params(lambda k, c_in, c_out: k * k * c_in + c_in * c_out)
+    assert not no_bias.passed and "biases" in no_bias.problems[0]
+    with pytest.raises(AssertionError, match="separable_params"):
+        strict_check.separable_params(lambda k, c_in, c_out: k * k * c_in * c_out + c_out)
+    assert "not implemented" in check.separable_params(stub).problems[0]
+
+
+def good_se(x, ratio=16):
+    from mnist_course.models import se_block
+
+    return se_block(x, ratio=ratio)
+
+
+def no_sigmoid_se(x, ratio=16):
+    import keras
+
+    channels = x.shape[-1]
+    s = keras.layers.GlobalAveragePooling2D()(x)
+    s = keras.layers.Dense(max(4, channels // ratio), activation="relu")(s)
+    s = keras.layers.Dense(channels)(s)
+    return keras.layers.Multiply()([x, keras.layers.Reshape((1, 1, channels))(s)])
+
+
+def test_se_block_modes():
+    assert check.se_block(good_se).passed
+    assert "parameters" in check.se_block(lambda x, ratio: x).problems[0]
+    bad = check.se_block(no_sigmoid_se)
+    assert not bad.passed and "sigmoid" in bad.problems[0]
+    with pytest.raises(AssertionError, match="se_block"):
+        strict_check.se_block(no_sigmoid_se)
+    assert "not implemented" in check.se_block(stub).problems[0]
+
+
+def test_budget_model_rejects_before_training():
+    from mnist_course import models
+
+    over = check.budget_model(models.lenet5)
+    assert not over.passed and "over the budget" in over.problems[0]
+    with pytest.raises(AssertionError, match="budget_model"):
+        strict_check.budget_model(models.lenet5)
+    assert "not implemented" in check.budget_model(stub).problems[0]

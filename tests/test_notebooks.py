@@ -96,3 +96,17 @@ def test_quick_outputs_are_not_accepted(tmp_path):
     path = _write(tmp_path, copy.deepcopy(_executed_notebook()))
     notebooks.stamp(path, "quick")
     assert any("not 'full'" in p for p in notebooks.problems(path))
+
+
+def test_progress_bars_are_stored_as_their_last_frame():
+    outputs = [
+        {"output_type": "stream", "name": "stderr", "text": "bar:  0%|\r"},
+        {"output_type": "stream", "name": "stderr", "text": "bar: 50%|\rbar: 100%|\n"},
+        {"output_type": "stream", "name": "stdout", "text": ["done\n"]},
+        {"output_type": "display_data", "data": {"text/plain": "x"}, "metadata": {}},
+        {"output_type": "stream", "name": "stdout", "text": "a\rb\n"},
+    ]
+    merged = notebooks.coalesce_streams(outputs)
+    assert [o["output_type"] for o in merged] == ["stream", "stream", "display_data", "stream"]
+    assert merged[0]["text"] == "bar: 100%|\n"
+    assert merged[1]["text"] == "done\n" and merged[3]["text"] == "b\n"
