@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_course.runtime import import_tensorflow, quiet_stderr
+
 VARIANTS = ("float32", "dynamic_range", "float16", "int8")
 
 
@@ -33,6 +35,7 @@ def export_saved_model(model, base: str | os.PathLike, name: str = "mnist",
     target = Path(base) / name / str(int(version))
     if target.exists():
         raise FileExistsError(f"{target} exists: versions are immutable, export a new version")
+    import_tensorflow()  # quiet start-up and logging
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
     try:
@@ -50,8 +53,7 @@ def to_tflite(saved_model_dir: str | os.PathLike, variant: str = "float32",
     ``int8`` needs ``representative``: a few hundred float32 training images ``(N, 28, 28, 1)``
     in [0, 1], from which the converter calibrates every activation's range.
     """
-    import tensorflow as tf
-
+    tf = import_tensorflow()
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; use one of {VARIANTS}")
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
@@ -72,7 +74,8 @@ def to_tflite(saved_model_dir: str | os.PathLike, variant: str = "float32",
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8
         converter.inference_output_type = tf.uint8
-    return converter.convert()
+    with quiet_stderr():  # the converter's native progress lines
+        return converter.convert()
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype=np.uint8) -> np.ndarray:
@@ -100,8 +103,9 @@ class TFLiteModel:
 
         content = model if isinstance(model, bytes) else Path(model).read_bytes()
         self.size_bytes = len(content)
-        self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
-        self.interpreter.allocate_tensors()
+        with quiet_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+            self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
+            self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
 
@@ -142,8 +146,12 @@ class TFLiteModel:
         return kinds
 
     def ops(self) -> list[dict]:
-        """The model's operators in execution order: name, input and output tensor indices."""
-        return self.interpreter._get_ops_details()  # the only public-facing op listing
+        """The model's operators in execution order: name, input and output tensor indices.
+
+        Nodes named DELEGATE (the XNNPACK subgraphs that take over runs of operators) are left
+        out: the operators they replaced are listed themselves."""
+        ops = self.interpreter._get_ops_details()  # the interpreter's only op listing
+        return [op for op in ops if op["op_name"] != "DELEGATE"]
 
     def op_macs(self) -> list[tuple[int, str, int]]:
         """Multiply-accumulates of each operator for one image: ``(index, op name, MACs)``.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import platform
 import random
 import sys
+from collections.abc import Iterator
 from importlib import metadata
 
 import numpy as np
@@ -39,16 +42,27 @@ def import_tensorflow():
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" not in sys.modules:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        try:
-            with open(os.devnull, "w") as devnull:
-                os.dup2(devnull.fileno(), 2)
-                import tensorflow  # noqa: F401
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-    return sys.modules["tensorflow"]
+        with quiet_stderr():
+            import tensorflow  # noqa: F401
+    tf = sys.modules["tensorflow"]
+    tf.get_logger().setLevel(logging.ERROR)  # "Assets written to ..." and the like
+    return tf
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 for the block: native libraries (TensorFlow's converter,
+    LiteRT's delegates) log there directly, out of reach of Python's logging. Exceptions
+    still propagate, with their messages."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def seed_everything(seed: int) -> None:

@@ -118,3 +118,37 @@ def test_budget_model_rejects_before_training():
     with pytest.raises(AssertionError, match="budget_model"):
         strict_check.budget_model(models.lenet5)
     assert "not implemented" in check.budget_model(stub).problems[0]
+
+
+# -- chapter 04a ---------------------------------------------------------------------------
+
+def right_quantize(images, scale, zero_point):
+    return np.clip(np.round(images / scale) + zero_point, 0, 255).astype(np.uint8)
+
+
+def test_quantize_input_modes():
+    assert check.quantize_input(right_quantize).passed
+    truncating = check.quantize_input(
+        lambda x, s, z: np.clip(x / s + z, 0, 255).astype(np.uint8))
+    assert not truncating.passed and "Round" in truncating.problems[0]
+    with pytest.raises(AssertionError, match="quantize_input"):
+        strict_check.quantize_input(lambda x, s, z: (x * 255).astype(np.float32))
+
+
+def float_converter(saved_model_dir, representative):
+    import tensorflow as tf
+
+    return tf.lite.TFLiteConverter.from_saved_model(saved_model_dir).convert()
+
+
+def test_int8_converter_rejects_a_float_model():
+    result = check.int8_converter(float_converter)
+    assert not result.passed
+    assert any("float tensors remain" in p for p in result.problems)
+    assert any("not uint8" in p for p in result.problems)
+
+
+def test_heaviest_op_modes():
+    assert not check.heaviest_op(lambda interpreter: 0).passed
+    with pytest.raises(AssertionError, match="heaviest_op"):
+        strict_check.heaviest_op(lambda interpreter: -1)

@@ -36,3 +36,16 @@ def test_environment_report_has_the_essentials():
     report = runtime.environment_report()
     for key in ("python", "tensorflow", "keras", "cpu threads", "gpu"):
         assert report[key]
+
+
+def test_quiet_stderr_hides_native_output_only_inside(capfd):
+    import os
+
+    with runtime.quiet_stderr():
+        os.write(2, b"native chatter\n")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
+    with pytest.raises(ZeroDivisionError), runtime.quiet_stderr():
+        raise ZeroDivisionError  # errors still propagate, and stderr comes back afterwards
+    os.write(2, b"back\n")
+    assert capfd.readouterr().err == "back\n"
