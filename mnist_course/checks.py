@@ -302,6 +302,213 @@ class Checker:
                             "DEPTHWISE_CONV_2D and FULLY_CONNECTED.")
         return self._report("heaviest_op", problems)
 
+    # -- chapter 03 -----------------------------------------------------------------
+
+    def fgsm(self, fn: Callable) -> Result:
+        """``fn(model, images, labels, epsilon)`` returns FGSM images, as robustness.fgsm does."""
+        from mnist_course import data, models, robustness
+        from mnist_course.runtime import seed_everything
+
+        seed_everything(0)
+        model = models.lenet5()
+        mnist = data.load_mnist()
+        x, y = data.to_model_input(mnist.x_test[:64]), mnist.y_test[:64]
+        got, problem = _attempt(fn, model, x.copy(), y.copy(), 0.1)
+        if problem:
+            if "watch" in problem or "numpy" in problem.lower():
+                problem += " Convert the images with tf.convert_to_tensor before tape.watch."
+            return self._report("fgsm", [problem])
+        got = np.asarray(got)
+        problems = []
+        if got.shape != x.shape:
+            return self._report("fgsm", [f"expected shape {x.shape}, got {got.shape}."])
+        if np.abs(got - x).max() > 0.1 + 1e-6:
+            problems.append(f"pixels moved by up to {np.abs(got - x).max():.3f}, more than "
+                            "epsilon = 0.1.")
+        if got.min() < 0 or got.max() > 1:
+            problems.append("values leave [0, 1]: clip the result.")
+        reference = robustness.fgsm(model, x, y, 0.1)
+        agree = np.mean(np.isclose(got, reference, atol=1e-5))
+        if not problems and agree < 0.99:
+            problems.append(f"only {agree:.0%} of pixels match the reference: step along the "
+                            "sign of the gradient of the cross-entropy on the logits "
+                            "(from_logits=True), with respect to the input.")
+        return self._report("fgsm", problems)
+
+    def random_erasing(self, make: Callable) -> Result:
+        """``make(probability)`` returns a layer erasing rectangles in training only."""
+        layer, problem = _attempt(make, 1.0)
+        if problem:
+            return self._report("random_erasing", [problem])
+        x = np.ones((32, 28, 28, 1), np.float32)
+        problems = []
+        try:
+            train = np.asarray(layer(x, training=True))
+            infer = np.asarray(layer(x, training=False))
+        except Exception as err:  # the learner's layer may fail in any way; report it
+            return self._report("random_erasing", [f"calling the layer raised "
+                                                   f"{type(err).__name__}: {err}"])
+        if train.shape != x.shape or infer.shape != x.shape:
+            problems.append(f"the output shape must equal the input's {x.shape}.")
+        elif not np.array_equal(infer, x):
+            problems.append("at inference (training=False) images must pass unchanged.")
+        else:
+            erased = (train < 0.5).reshape(32, -1).mean(axis=1)
+            if train.min() < 0 or train.max() > 1:
+                problems.append("values leave [0, 1].")
+            if np.mean(erased > 0) < 0.9:
+                problems.append("with probability 1.0, (nearly) every image should have a "
+                                "rectangle erased in training.")
+            if erased.max() > 0.3:
+                problems.append(f"up to {erased.max():.0%} of an image was erased: keep the "
+                                "rectangle within half the side (a quarter of the area).")
+            layer_half, _ = _attempt(make, 0.0)
+            if layer_half is not None and not np.array_equal(
+                    np.asarray(layer_half(x, training=True)), x):
+                problems.append("with probability 0.0 no image should change.")
+        return self._report("random_erasing", problems)
+
+    def attack_evaluation(self, fn: Callable) -> Result:
+        """``fn(model, images, labels)`` returns ``(accuracy, perturbed_images)``."""
+        from mnist_course import data, models, training
+        from mnist_course.runtime import seed_everything
+
+        seed_everything(0)
+        split = data.load_split()
+        model = models.lenet5()
+        training.fit(model, data.to_model_input(split.x_train[:5000]), split.y_train[:5000],
+                     epochs=2, progress=False)
+        x, y = data.to_model_input(split.x_test[:500]), split.y_test[:500]
+        out, problem = _attempt(fn, model, x.copy(), y.copy())
+        if problem:
+            return self._report("attack_evaluation", [problem])
+        try:
+            acc, perturbed = out
+            acc, perturbed = float(acc), np.asarray(perturbed, dtype=np.float32)
+        except (TypeError, ValueError):
+            return self._report("attack_evaluation", [
+                "return a pair: (accuracy as a number, the perturbed images)."])
+        problems = []
+        if perturbed.shape != x.shape:
+            return self._report("attack_evaluation", [
+                f"the perturbed images should have shape {x.shape}, got {perturbed.shape}."])
+        if perturbed.min() < 0 or perturbed.max() > 1:
+            problems.append("the perturbed images leave [0, 1].")
+        honest = float(np.mean(model.predict(perturbed, verbose=0).argmax(-1) == y))
+        clean = float(np.mean(model.predict(x, verbose=0).argmax(-1) == y))
+        if abs(acc - honest) > 0.005 and abs(acc / 100 - honest) > 0.005:
+            problems.append(f"you report {acc:.3f}, but the model scores {honest:.3f} on your "
+                            "images: compute the accuracy on the perturbed images.")
+        if honest >= clean:
+            problems.append(f"accuracy on your images ({honest:.3f}) is not below the clean "
+                            f"accuracy ({clean:.3f}): the attack does nothing.")
+        return self._report("attack_evaluation", problems)
+
+    # -- chapter 02 -----------------------------------------------------------------
+
+    @staticmethod
+    def _samples(space, n: int = 400) -> list:
+        from hyperopt.pyll import stochastic
+
+        rng = np.random.default_rng(0)
+        return [stochastic.sample(space, rng=rng) for _ in range(n)]
+
+    def fixed_space(self, fn: Callable[[], dict]) -> Result:
+        """``fn()`` returns the article's space with its range bug fixed."""
+        space, problem = _attempt(fn)
+        if problem:
+            return self._report("fixed_space", [problem])
+        try:
+            draws = self._samples(space)
+        except Exception as err:  # not a Hyperopt space
+            return self._report("fixed_space", [f"Hyperopt cannot sample it ({err})."])
+        problems = []
+        missing = {"lr", "batch_size", "dropout", "filters"} - set(draws[0])
+        if missing:
+            return self._report("fixed_space", [f"missing keys: {sorted(missing)}."])
+        lrs = np.array([d["lr"] for d in draws])
+        if lrs.min() < 1e-5 or lrs.max() > 1e-2:
+            problems.append(f"lr spans {lrs.min():.2g}..{lrs.max():.2g}, outside [1e-5, 1e-2]: "
+                            "hp.loguniform takes natural logarithms of the bounds.")
+        elif np.mean(lrs < 1e-4) < 0.2 or np.mean(lrs > 1e-3) < 0.2:
+            problems.append("lr should be log-uniform: about a third of draws per decade.")
+        if {int(d["batch_size"]) for d in draws} != {32, 64, 128, 256}:
+            problems.append("batch_size should be one of 32, 64, 128, 256.")
+        drops = np.array([d["dropout"] for d in draws])
+        if drops.min() < 0.1 or drops.max() > 0.5 or drops.max() - drops.min() < 0.3:
+            problems.append("dropout should be uniform on [0.1, 0.5].")
+        if {float(d["filters"]) for d in draws} != {16.0, 24.0, 32.0, 40.0, 48.0, 56.0, 64.0}:
+            problems.append("filters should take 16, 24, ..., 64 (hp.quniform with q=8).")
+        return self._report("fixed_space", problems)
+
+    def conditional_space(self, fn: Callable[[], dict]) -> Result:
+        """``fn()`` returns a space whose ``optimizer`` is adam(lr) or sgd(lr, momentum)."""
+        space, problem = _attempt(fn)
+        if problem:
+            return self._report("conditional_space", [problem])
+        try:
+            optimizers = [d["optimizer"] for d in self._samples(space)]
+        except Exception as err:  # not a Hyperopt space, or no 'optimizer' key
+            return self._report("conditional_space", [f"cannot sample an 'optimizer' ({err})."])
+        problems = []
+        names = {o.get("name") for o in optimizers}
+        if names != {"adam", "sgd"}:
+            problems.append(f"optimizer names drawn: {sorted(map(str, names))}; expected adam "
+                            "and sgd.")
+        for name, low, high in (("adam", 1e-5, 1e-2), ("sgd", 1e-3, 1e-1)):
+            lrs = np.array([o["lr"] for o in optimizers if o.get("name") == name])
+            if len(lrs) and (lrs.min() < low or lrs.max() > high):
+                problems.append(f"{name}'s lr spans {lrs.min():.2g}..{lrs.max():.2g}, outside "
+                                f"[{low:g}, {high:g}].")
+        if any("momentum" in o for o in optimizers if o.get("name") == "adam"):
+            problems.append("adam should have no momentum parameter: it belongs to sgd only.")
+        moms = [o.get("momentum") for o in optimizers if o.get("name") == "sgd"]
+        if moms and (None in moms or min(moms) < 0.5 or max(moms) > 0.99):
+            problems.append("sgd needs momentum uniform on [0.5, 0.99].")
+        return self._report("conditional_space", problems)
+
+    def early_stopping_objective(self, make: Callable) -> Result:
+        """``make(train_epoch, max_epochs, patience)`` returns a Hyperopt objective."""
+        from hyperopt import STATUS_FAIL, STATUS_OK
+
+        cases = [  # (losses per epoch, patience, max_epochs, expected result)
+            ([1.0, 0.8, 0.7, 0.75, 0.76, 0.77, 0.5], 3, 20, {"loss": 0.7, "epochs": 6}),
+            ([1.0, 0.9, 0.8, 0.7, 0.6], 3, 4, {"loss": 0.7, "epochs": 4}),
+            ([1.0, float("nan"), 0.5], 3, 20, {"status": STATUS_FAIL}),
+        ]
+        problems = []
+        for losses, patience, max_epochs, expected in cases:
+            calls = []
+
+            def train_epoch(params, epoch, losses=losses, calls=calls):
+                calls.append(epoch)
+                return losses[min(epoch, len(losses) - 1)]
+
+            objective, problem = _attempt(make, train_epoch, max_epochs, patience)
+            if problem:
+                return self._report("early_stopping_objective", [problem])
+            result, problem = _attempt(objective, {"lr": 0.001})
+            if problem:
+                return self._report("early_stopping_objective", [problem])
+            if not isinstance(result, dict):
+                return self._report("early_stopping_objective",
+                                     ["the objective must return a dict."])
+            label = f"losses {losses}, patience {patience}, max_epochs {max_epochs}"
+            if "status" in expected:
+                if result.get("status") != STATUS_FAIL:
+                    problems.append(f"{label}: a non-finite loss should give status "
+                                    f"STATUS_FAIL, got {result.get('status')!r}.")
+                continue
+            if result.get("status") != STATUS_OK:
+                problems.append(f"{label}: status should be STATUS_OK ('ok').")
+            if result.get("loss") != expected["loss"]:
+                problems.append(f"{label}: loss should be the best seen, {expected['loss']}, "
+                                f"got {result.get('loss')}.")
+            if result.get("epochs") != expected["epochs"] or len(calls) != expected["epochs"]:
+                problems.append(f"{label}: should run {expected['epochs']} epochs, ran "
+                                f"{len(calls)} and reported {result.get('epochs')}.")
+        return self._report("early_stopping_objective", problems)
+
 
 #: For chapters: explains, never raises.
 check = Checker(strict=False)

@@ -38,6 +38,15 @@ def _final_text(text: str) -> str:
                      for line in text.split("\n"))
 
 
+def _empty_display(out: dict) -> bool:
+    """A display whose only content is its text fallback, such as a progress widget that
+    cleared itself and left "<IPython.core.display.HTML object>" behind."""
+    data = out.get("data", {})
+    rich = {k: v for k, v in data.items() if k != "text/plain"}
+    return (out.get("output_type") == "display_data" and bool(rich)
+            and not any("".join(v) if isinstance(v, list) else v for v in rich.values()))
+
+
 def coalesce_streams(outputs: list[dict]) -> list[dict]:
     """Merge consecutive stdout/stderr outputs of a cell and keep only the final state of
     lines rewritten with carriage returns, so a progress bar is stored as its last frame."""
@@ -49,6 +58,7 @@ def coalesce_streams(outputs: list[dict]) -> list[dict]:
             merged[-1]["text"] = "".join(merged[-1]["text"]) + "".join(out["text"])
         else:
             merged.append(dict(out))
+    merged = [out for out in merged if not _empty_display(out)]
     for out in merged:
         if out.get("output_type") == "stream":
             text = "".join(out["text"]).replace("\r\n", "\n")

@@ -152,3 +152,56 @@ def test_heaviest_op_modes():
     assert not check.heaviest_op(lambda interpreter: 0).passed
     with pytest.raises(AssertionError, match="heaviest_op"):
         strict_check.heaviest_op(lambda interpreter: -1)
+
+
+# -- chapter 03 ----------------------------------------------------------------------------
+
+def unclipped_fgsm(model, images, labels, epsilon):
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(images)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.keras.losses.sparse_categorical_crossentropy(labels, model(x), from_logits=True)
+    return (x + epsilon * tf.sign(tape.gradient(loss, x))).numpy()
+
+
+def numpy_watch_fgsm(model, images, labels, epsilon):
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(images)  # the article's pitfall: a NumPy array cannot be watched
+        loss = model(images)
+    return images + epsilon * np.sign(tape.gradient(loss, images))
+
+
+def test_fgsm_checker():
+    from mnist_course import robustness
+
+    assert check.fgsm(robustness.fgsm).passed
+    assert "clip" in " ".join(check.fgsm(unclipped_fgsm).problems)
+    assert not check.fgsm(numpy_watch_fgsm).passed
+    with pytest.raises(AssertionError, match="fgsm"):
+        strict_check.fgsm(lambda model, x, y, eps: x)
+
+
+def test_random_erasing_checker():
+    import keras
+
+    dropout = check.random_erasing(lambda p: keras.layers.Dropout(0.5))
+    assert "leave [0, 1]" in " ".join(dropout.problems)   # dropout rescales what it keeps
+    identity = check.random_erasing(lambda p: keras.layers.Identity())
+    assert "rectangle erased" in " ".join(identity.problems)
+    with pytest.raises(AssertionError, match="random_erasing"):
+        strict_check.random_erasing(stub)
+
+
+def test_attack_evaluation_checker():
+    def no_attack(model, x, y):
+        return float(np.mean(model.predict(x, verbose=0).argmax(-1) == y)), x
+
+    def dishonest(model, x, y):
+        return 0.0, x
+
+    assert "does nothing" in " ".join(check.attack_evaluation(no_attack).problems)
+    assert "you report" in " ".join(check.attack_evaluation(dishonest).problems)

@@ -110,3 +110,15 @@ def test_progress_bars_are_stored_as_their_last_frame():
     assert [o["output_type"] for o in merged] == ["stream", "stream", "display_data", "stream"]
     assert merged[0]["text"] == "bar: 100%|\n"
     assert merged[1]["text"] == "done\n" and merged[3]["text"] == "b\n"
+
+
+def test_empty_displays_are_dropped():
+    outputs = [
+        {"output_type": "display_data", "metadata": {},
+         "data": {"text/html": [], "text/plain": ["<IPython.core.display.HTML object>"]}},
+        {"output_type": "display_data", "metadata": {},
+         "data": {"text/html": ["<b>x</b>"], "text/plain": ["x"]}},
+        {"output_type": "display_data", "metadata": {}, "data": {"text/plain": ["42"]}},
+    ]
+    kept = notebooks.coalesce_streams(outputs)
+    assert [o["data"].get("text/html") for o in kept] == [["<b>x</b>"], None]

@@ -47,3 +47,24 @@ def test_latency_ms_reports_percentiles():
 
 def test_keras_file_size():
     assert 100_000 < evaluation.keras_file_size(models.lenet5()) < 2_000_000
+
+
+def test_augmentation_policy_shape_range_and_inference_identity():
+    policy = training.augmentation_policy(seed=0)
+    x = data.to_model_input(data.load_mnist().x_test[:16])
+    out = np.asarray(policy(x, training=True))
+    assert out.shape == x.shape
+    assert out.min() >= 0 and out.max() <= 1 + 1e-6
+    assert not np.allclose(out, x)                        # something moved
+    assert np.array_equal(np.asarray(policy(x, training=False)), x)
+    assert [type(layer).__name__ for layer in policy.layers] == [
+        "RandomRotation", "RandomTranslation", "RandomZoom", "RandomShear"]
+
+
+def test_fit_with_augmentation_runs(tiny):
+    x, y = tiny
+    seed_everything(0)
+    model = models.lenet5()
+    history = training.fit(model, x, y, epochs=1, progress=False,
+                           augment=training.augmentation_policy(seed=0))
+    assert len(history["accuracy"]) == 1
