@@ -205,3 +205,55 @@ def test_attack_evaluation_checker():
 
     assert "does nothing" in " ".join(check.attack_evaluation(no_attack).problems)
     assert "you report" in " ".join(check.attack_evaluation(dishonest).problems)
+
+
+# -- chapter 02 ----------------------------------------------------------------------------
+
+def test_fixed_space_checker():
+    from mnist_course import tuning
+
+    assert check.fixed_space(tuning.search_space).passed
+    buggy = check.fixed_space(tuning.article_space)
+    assert not buggy.passed and "natural logarithms" in buggy.problems[0]
+    with pytest.raises(AssertionError, match="fixed_space"):
+        strict_check.fixed_space(lambda: {"lr": 0.001})
+
+
+def test_conditional_space_checker():
+    import math
+
+    from hyperopt import hp
+
+    def right():
+        return {"optimizer": hp.choice("optimizer", [
+            {"name": "adam", "lr": hp.loguniform("a_lr", math.log(1e-5), math.log(1e-2))},
+            {"name": "sgd", "lr": hp.loguniform("s_lr", math.log(1e-3), math.log(1e-1)),
+             "momentum": hp.uniform("m", 0.5, 0.99)}])}
+
+    def shared_momentum():
+        return {"optimizer": hp.choice("optimizer", [
+            {"name": "adam", "lr": hp.loguniform("a_lr", math.log(1e-5), math.log(1e-2)),
+             "momentum": hp.uniform("m1", 0.5, 0.99)},
+            {"name": "sgd", "lr": hp.loguniform("s_lr", math.log(1e-3), math.log(1e-1)),
+             "momentum": hp.uniform("m2", 0.5, 0.99)}])}
+
+    assert check.conditional_space(right).passed
+    assert "adam should have no momentum" in " ".join(
+        check.conditional_space(shared_momentum).problems)
+    with pytest.raises(AssertionError, match="conditional_space"):
+        strict_check.conditional_space(stub)
+
+
+def test_early_stopping_objective_checker():
+    from hyperopt import STATUS_OK
+
+    def never_stops(train_epoch, max_epochs=20, patience=3):
+        def objective(params):
+            losses = [train_epoch(params, e) for e in range(max_epochs)]
+            return {"loss": min(losses), "status": STATUS_OK, "epochs": max_epochs}
+        return objective
+
+    result = check.early_stopping_objective(never_stops)
+    assert not result.passed
+    assert any("should run 6 epochs" in p for p in result.problems)
+    assert any("STATUS_FAIL" in p for p in result.problems)
