@@ -48,6 +48,19 @@ def _attempt(fn: Callable, *args: Any) -> tuple[Any, str | None]:
         return None, f"calling it raised {type(err).__name__}: {err}"
 
 
+def _probe_lenet(n_images: int, epochs: int):
+    """A LeNet-5 trained briefly with seed 0 (the same for every learner), and the split."""
+    from mnist_course import data, models, training
+    from mnist_course.runtime import seed_everything
+
+    seed_everything(0)
+    split = data.load_split()
+    model = models.lenet5()
+    training.fit(model, data.to_model_input(split.x_train[:n_images]),
+                 split.y_train[:n_images], epochs=epochs, progress=False)
+    return model, split
+
+
 class Checker:
     """The exercise checks; ``strict=True`` raises on failure (for solutions notebooks)."""
 
@@ -242,14 +255,10 @@ class Checker:
         """``fn(saved_model_dir, representative)`` returns a full-integer TFLite flatbuffer."""
         import tempfile
 
-        from mnist_course import data, export, models, training
-        from mnist_course.runtime import seed_everything
+        from mnist_course import data, export
 
-        seed_everything(0)
-        split = data.load_split()
+        model, split = _probe_lenet(3000, epochs=1)
         x = data.to_model_input(split.x_train[:3000])
-        model = models.lenet5()
-        training.fit(model, x, split.y_train[:3000], epochs=1, progress=False)
         with tempfile.TemporaryDirectory() as folder:
             saved = export.export_saved_model(model, folder, "probe", 1)
             flatbuffer, problem = _attempt(fn, str(saved), x[:100])
@@ -370,14 +379,9 @@ class Checker:
 
     def attack_evaluation(self, fn: Callable) -> Result:
         """``fn(model, images, labels)`` returns ``(accuracy, perturbed_images)``."""
-        from mnist_course import data, models, training
-        from mnist_course.runtime import seed_everything
+        from mnist_course import data
 
-        seed_everything(0)
-        split = data.load_split()
-        model = models.lenet5()
-        training.fit(model, data.to_model_input(split.x_train[:5000]), split.y_train[:5000],
-                     epochs=2, progress=False)
+        model, split = _probe_lenet(5000, epochs=2)
         x, y = data.to_model_input(split.x_test[:500]), split.y_test[:500]
         out, problem = _attempt(fn, model, x.copy(), y.copy())
         if problem:

@@ -165,9 +165,9 @@ class TFLiteModel:
             name = op["op_name"]
             out = shapes.get(op["outputs"][0], ())
             weights = shapes.get(op["inputs"][1], ()) if len(op["inputs"]) > 1 else ()
-            if name == "CONV_2D":  # weights (C_out, kh, kw, C_in), output (1, H, W, C_out)
-                macs = out[1] * out[2] * int(np.prod(weights))
-            elif name == "DEPTHWISE_CONV_2D":  # weights (1, kh, kw, C)
+            if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+                # each output pixel costs one MAC per weight: (C_out, kh, kw, C_in) for a
+                # convolution, (1, kh, kw, C) for a depthwise one; output (1, H, W, C_out)
                 macs = out[1] * out[2] * int(np.prod(weights))
             elif name == "FULLY_CONNECTED":  # weights (out, in)
                 macs = int(np.prod(weights))

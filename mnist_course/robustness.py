@@ -122,6 +122,13 @@ def _loss_gradient(model, x, y):
     return tape.gradient(loss, x)
 
 
+def _fgsm_step(model, x, y, epsilon: float):
+    """One FGSM step on a tensor batch: ``clip(x + epsilon * sign(grad_x loss), 0, 1)``."""
+    import tensorflow as tf
+
+    return tf.clip_by_value(x + epsilon * tf.sign(_loss_gradient(model, x, y)), 0.0, 1.0)
+
+
 def _in_batches(step, images: np.ndarray, labels: np.ndarray, batch_size: int) -> np.ndarray:
     import tensorflow as tf
 
@@ -144,10 +151,7 @@ def fgsm(model, images: np.ndarray, labels: np.ndarray, epsilon: float,
     """
     import tensorflow as tf
 
-    @tf.function(reduce_retracing=True)
-    def step(x, y):
-        return tf.clip_by_value(x + epsilon * tf.sign(_loss_gradient(model, x, y)), 0.0, 1.0)
-
+    step = tf.function(lambda x, y: _fgsm_step(model, x, y, epsilon), reduce_retracing=True)
     return _in_batches(lambda x, y, _: step(x, y), images, labels, batch_size)
 
 
@@ -192,14 +196,14 @@ def adversarial_fit(model, x: np.ndarray, y: np.ndarray, epochs: int = 5, epsilo
     import tensorflow as tf
     from tqdm import tqdm
 
-    steps = epochs * math.ceil(len(x) / batch_size)
-    optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps))
+    from mnist_course.training import optimizer as course_optimizer
+
+    optimizer = course_optimizer(epochs * math.ceil(len(x) / batch_size), learning_rate)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     @tf.function
     def train_step(xb, yb):
-        x_adv = tf.stop_gradient(
-            tf.clip_by_value(xb + epsilon * tf.sign(_loss_gradient(model, xb, yb)), 0.0, 1.0))
+        x_adv = tf.stop_gradient(_fgsm_step(model, xb, yb, epsilon))
         with tf.GradientTape() as tape:
             loss = (clean_share * loss_fn(yb, model(xb, training=True))
                     + (1 - clean_share) * loss_fn(yb, model(x_adv, training=True)))

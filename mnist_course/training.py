@@ -32,11 +32,16 @@ class EpochBar(keras.callbacks.Callback):
         self.bar.close()
 
 
-def compile_model(model: keras.Model, steps: int, learning_rate: float = 2e-3) -> keras.Model:
-    """Compile with Adam, cosine decay from ``learning_rate`` to 0 over ``steps`` batches."""
+def optimizer(steps: int, learning_rate: float = 2e-3) -> keras.optimizers.Optimizer:
+    """The course's optimizer: Adam, cosine decay from ``learning_rate`` to 0 over ``steps``."""
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, steps))
+    return keras.optimizers.Adam(schedule)
+
+
+def compile_model(model: keras.Model, steps: int, learning_rate: float = 2e-3) -> keras.Model:
+    """Compile with :func:`optimizer` and sparse cross-entropy on logits."""
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
+        optimizer=optimizer(steps, learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
