@@ -1,0 +1,218 @@
+"""A bounded, loopback-only gRPC load generator for TF Serving's ``Predict``.
+
+Closed loop (``concurrency`` requests always in flight) or open loop (``rate`` requests per
+second, latency counted from each request's scheduled start, so a stalled server cannot hide
+its queue). Requests are serialised once, up front; responses are timed, and parsed only for the
+answering version. Every run stops at ``duration`` seconds or ``requests`` requests, whichever
+comes first, and refuses any target that is not this machine.
+
+    python -m mnist_course.serving.loadtest --target 127.0.0.1:8500 --model mnist \\
+        --concurrency 32 --duration 10 --histogram latency.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import socket
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PREDICT = "/tensorflow.serving.PredictionService/Predict"
+MAX_DURATION_S = 600.0
+MAX_REQUESTS = 10_000_000
+MAX_CONCURRENCY = 1024
+
+
+def require_loopback(target: str) -> None:
+    """Refuse a target that resolves to anything but this machine."""
+    host = target.rsplit(":", 1)[0].strip("[]")
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except socket.gaierror as error:
+        raise ValueError(f"cannot resolve {host!r}: {error}") from None
+    if not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
+        raise ValueError(f"the load generator only targets this machine (loopback); "
+                         f"{target} resolves to {sorted(addresses)}")
+
+
+@dataclass
+class LoadReport:
+    """What a run achieved: throughput, latency quantiles, errors, versions over time."""
+
+    target: str
+    seconds: float
+    latencies_ms: np.ndarray
+    errors: Counter = field(default_factory=Counter)
+    starts_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    versions: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies_ms) + sum(self.errors.values())
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
+
+    def quantile(self, q: float) -> float:
+        if not len(self.latencies_ms):
+            return float("nan")
+        return float(np.percentile(self.latencies_ms, q))
+
+    def summary(self) -> dict:
+        return {"target": self.target, "requests": self.requests, "ok": len(self.latencies_ms),
+                "errors": dict(self.errors), "seconds": round(self.seconds, 2),
+                "rps": round(self.rps, 1),
+                **{f"p{q}_ms": round(self.quantile(q), 2) for q in (50, 95, 99)},
+                "max_ms": round(float(self.latencies_ms.max()), 2) if len(self.latencies_ms)
+                else float("nan")}
+
+    def plot(self, ax=None, title: str = ""):
+        """Latency histogram (log scale) with p50/p99 marked."""
+        import matplotlib.pyplot as plt
+
+        ax = ax or plt.subplots(figsize=(6, 3.2))[1]
+        lat = self.latencies_ms[self.latencies_ms > 0]
+        bins = np.geomspace(max(lat.min(), 0.05), lat.max() * 1.05, 60)
+        ax.hist(lat, bins=bins, color="tab:blue", alpha=0.8)
+        ax.set_xscale("log")
+        for q, style in ((50, "--"), (99, "-")):
+            ax.axvline(self.quantile(q), color="k", ls=style, lw=1,
+                       label=f"p{q} {self.quantile(q):.2f} ms")
+        ax.set(xlabel="latency (ms)", ylabel="requests",
+               title=title or f"{self.rps:,.0f} req/s, {sum(self.errors.values())} errors")
+        ax.legend()
+        return ax
+
+
+def digits_requests(model: str = "mnist", images: int = 1, count: int = 64,
+                    **spec) -> list[bytes]:
+    """``count`` serialised ``PredictRequest``s of real test digits, ``images`` each."""
+    from mnist_course.data import load_mnist
+    from mnist_course.serving.client import predict_request
+
+    x = load_mnist().x_test
+    x = (x[: count * images].astype(np.float32) / 255.0)[..., None]
+    return [predict_request(x[i * images:(i + 1) * images], model=model, **spec)
+            .SerializeToString() for i in range(count)]
+
+
+async def run_load(target: str, requests: list[bytes], *, concurrency: int = 32,
+                   rate: float | None = None, duration: float = 10.0,
+                   max_requests: int | None = None, timeout: float = 5.0,
+                   record_versions: bool = False, method: str = PREDICT) -> LoadReport:
+    """Send ``requests`` (cycled) to ``target`` and measure; see the module's docstring."""
+    import grpc
+
+    require_loopback(target)
+    if not 0 < duration <= MAX_DURATION_S:
+        raise ValueError(f"duration must lie in (0, {MAX_DURATION_S}] seconds")
+    if not 0 < concurrency <= MAX_CONCURRENCY:
+        raise ValueError(f"concurrency must lie in [1, {MAX_CONCURRENCY}]")
+    limit = min(max_requests or MAX_REQUESTS, MAX_REQUESTS)
+    latencies, starts, versions, errors = [], [], [], Counter()
+    if record_versions:
+        from tensorflow_serving.apis import predict_pb2
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        call = channel.unary_unary(method)
+        await asyncio.wait_for(channel.channel_ready(), timeout)
+        t0 = time.perf_counter()
+        end = t0 + duration
+        sent = 0
+
+        async def one(index: int, scheduled: float) -> None:
+            try:
+                reply = await call(requests[index % len(requests)], timeout=timeout)
+            except grpc.aio.AioRpcError as error:
+                errors[error.code().name] += 1
+                return
+            now = time.perf_counter()
+            latencies.append((now - scheduled) * 1e3)
+            starts.append(scheduled - t0)
+            if record_versions:
+                versions.append(predict_pb2.PredictResponse.FromString(reply)
+                                .model_spec.version.value)
+
+        if rate is None:
+            async def worker() -> None:
+                nonlocal sent
+                while sent < limit and time.perf_counter() < end:
+                    sent += 1
+                    await one(sent, time.perf_counter())
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+        else:
+            slots = asyncio.Semaphore(concurrency)
+            tasks = set()
+
+            async def limited(index: int, scheduled: float) -> None:
+                async with slots:
+                    await one(index, scheduled)
+
+            while sent < limit:
+                scheduled = t0 + sent / rate
+                if scheduled >= end:
+                    break
+                delay = scheduled - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                task = asyncio.create_task(limited(sent, scheduled))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                sent += 1
+            await asyncio.gather(*tasks)
+        seconds = time.perf_counter() - t0
+    return LoadReport(target, seconds, np.asarray(latencies), errors, np.asarray(starts),
+                      np.asarray(versions, int))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mnist_course.serving.loadtest",
+                                     description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("--target", default=None, help="host:port of a gRPC server or balancer on this "
+        "machine (default: $TF_SERVING_GRPC or 127.0.0.1:8500)")
+    add("--model", default="mnist")
+    add("--version", type=int, default=None, help="a specific version (default: latest)")
+    add("--images", type=int, default=1, help="images per request")
+    add("--concurrency", type=int, default=32, help="requests in flight (closed loop)")
+    add("--rate", type=float, default=None, help="requests per second (open loop)")
+    add("--duration", type=float, default=10.0, help=f"seconds, at most {MAX_DURATION_S:g}")
+    add("--requests", type=int, default=None, help="stop after this many requests")
+    add("--timeout", type=float, default=5.0, help="seconds per request")
+    add("--histogram", help="write a latency histogram to this PNG file")
+    add("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    from mnist_course.serving.client import grpc_target
+
+    target = args.target or grpc_target()
+    try:
+        require_loopback(target)
+        bodies = digits_requests(args.model, args.images, version=args.version)
+        report = asyncio.run(run_load(target, bodies, concurrency=args.concurrency,
+                                      rate=args.rate, duration=args.duration,
+                                      max_requests=args.requests, timeout=args.timeout))
+    except (ValueError, OSError, asyncio.TimeoutError) as error:
+        print(f"error: {error or 'no server answered at ' + target}", file=sys.stderr)
+        return 2
+    summary = report.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print("  ".join(f"{k}={v}" for k, v in summary.items()))
+    if args.histogram and len(report.latencies_ms):
+        import matplotlib
+        matplotlib.use("Agg")
+        report.plot().figure.savefig(args.histogram, dpi=120, bbox_inches="tight")
+    return 1 if report.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

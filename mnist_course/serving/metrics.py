@@ -1,0 +1,103 @@
+"""Prometheus metrics in TF Serving's names, written in Prometheus's text format.
+
+TF Serving exports ``:tensorflow:serving:request_count{model_name,status}`` and the histogram
+``:tensorflow:serving:request_latency{model_name,API,entrypoint}`` in microseconds, with buckets
+10 * 1.8^k, and ``:tensorflow:cc:saved_model:load_attempt_count{model_path,status}``; a dashboard
+built on these names works with either server. The batch-size histogram and the loaded-version
+gauge are this server's own (prefixed ``:mnist_course:``), for the batching lesson.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import threading
+from collections import defaultdict
+
+LATENCY_BUCKETS_US = tuple(round(10 * 1.8 ** k, 1) for k in range(33))
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class Histogram:
+    """Cumulative-bucket histogram of one label set."""
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.buckets, value)] += 1
+        self.total += value
+
+    def lines(self, name: str, labels: str) -> list[str]:
+        out, running = [], 0
+        sep = "," if labels else ""
+        for bound, count in zip(self.buckets + ("+Inf",), self.counts):
+            running += count
+            out.append(f'{name}_bucket{{{labels}{sep}le="{bound}"}} {running}')
+        out += [f"{name}_sum{{{labels}}} {self.total}", f"{name}_count{{{labels}}} {running}"]
+        return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _label_text(items: tuple) -> str:
+    return ",".join(f'{key}="{value}"' for key, value in items)
+
+
+def _labels(**labels: object) -> str:
+    return _label_text(tuple(labels.items()))
+
+
+class Metrics:
+    """All metrics of one server process; thread-safe, rendered on each scrape."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: dict[str, int] = defaultdict(int)
+        self.latency: dict[str, Histogram] = {}
+        self.batch_size: dict[str, Histogram] = {}
+        self.loads: dict[str, int] = defaultdict(int)
+        self.loaded: dict[tuple[str, int], int] = {}
+
+    def request(self, model: str, status: str, api: str, entrypoint: str, seconds: float) -> None:
+        with self._lock:
+            self.requests[_labels(model_name=model, status=status)] += 1
+            key = _labels(model_name=model, API=api, entrypoint=entrypoint)
+            self.latency.setdefault(key, Histogram(LATENCY_BUCKETS_US)).observe(seconds * 1e6)
+
+    def batch(self, model: str, version: int, size: int) -> None:
+        with self._lock:
+            key = _labels(model_name=model, version=version)
+            self.batch_size.setdefault(key, Histogram(BATCH_BUCKETS)).observe(size)
+
+    def version_loaded(self, model: str, path: str, version: int, ok: bool) -> None:
+        with self._lock:
+            self.loads[_labels(model_path=path, status="success" if ok else "error")] += 1
+            if ok:
+                self.loaded[(model, version)] = 1
+
+    def version_unloaded(self, model: str, version: int) -> None:
+        with self._lock:
+            self.loaded[(model, version)] = 0
+
+    def render(self) -> str:
+        """The text exposition format that Prometheus scrapes."""
+        with self._lock:
+            lines = ["# TYPE :tensorflow:serving:request_count counter"]
+            lines += [f":tensorflow:serving:request_count{{{k}}} {v}"
+                      for k, v in sorted(self.requests.items())]
+            lines.append("# TYPE :tensorflow:serving:request_latency histogram")
+            for key, hist in sorted(self.latency.items()):
+                lines += hist.lines(":tensorflow:serving:request_latency", key)
+            lines.append("# TYPE :tensorflow:cc:saved_model:load_attempt_count counter")
+            lines += [f":tensorflow:cc:saved_model:load_attempt_count{{{k}}} {v}"
+                      for k, v in sorted(self.loads.items())]
+            lines.append("# TYPE :mnist_course:serving:batch_size histogram")
+            for key, hist in sorted(self.batch_size.items()):
+                lines += hist.lines(":mnist_course:serving:batch_size", key)
+            lines.append("# TYPE :mnist_course:serving:version_loaded gauge")
+            lines += [f":mnist_course:serving:version_loaded"
+                      f"{{{_labels(model_name=m, version=v)}}} {state}"
+                      for (m, v), state in sorted(self.loaded.items())]
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,336 @@
+"""The article's serving architecture on one machine, with real parts:
+
+    client --gRPC--> nginx (grpc_pass, round robin) --> N replicas
+                     each replica's /monitoring/prometheus/metrics <-- Prometheus scrapes
+
+``Stack`` starts the replicas (``python -m mnist_course.serving``, or ``tensorflow_model_server``
+where it is installed: same flags, same files), nginx and Prometheus from Debian's packages,
+each in its own process group, writing configs and logs to one working folder; ``stop()`` (or
+leaving the ``with`` block) ends every process it started and waits for it. Ports are free
+loopback ports picked at start.
+
+    python -m mnist_course.serving.stack --model_base_path models/mnist --replicas 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from mnist_course.serving.config import DEFAULT_METRICS_PATH, Batching
+
+SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+HOST = "127.0.0.1"
+DEFAULT_BATCHING = Batching()
+
+
+def find_program(name: str) -> str:
+    """The path of ``name`` (Debian puts nginx in /usr/sbin), or an error saying how to get it."""
+    path = shutil.which(name, path=SEARCH_PATH)
+    if path is None:
+        raise FileNotFoundError(f"{name} is not installed: `sudo apt-get install nginx prometheus` "
+                                f"(binder/apt.txt and .ci/run install both)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def nginx_config(grpc_port: int, rest_port: int, replicas: list[tuple[int, int]],
+                 workdir: Path) -> str:
+    """nginx as TF Serving's gRPC balancer (HTTP/2 ``grpc_pass``) and REST balancer."""
+    grpc_servers = "".join(f"        server {HOST}:{g};\n" for g, _ in replicas)
+    rest_servers = "".join(f"        server {HOST}:{r};\n" for _, r in replicas)
+    return f"""# written by mnist_course.serving.stack
+worker_processes 1;
+daemon off;
+pid {workdir}/nginx.pid;
+error_log {workdir}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {workdir}/nginx-tmp;
+    client_body_buffer_size 1m;
+    upstream tf_serving_grpc {{
+{grpc_servers}        keepalive 64;
+    }}
+    upstream tf_serving_rest {{
+{rest_servers}        keepalive 16;
+    }}
+    server {{
+        listen {HOST}:{grpc_port} http2;
+        location / {{
+            grpc_pass grpc://tf_serving_grpc;
+            grpc_next_upstream error timeout;
+        }}
+    }}
+    server {{
+        listen {HOST}:{rest_port};
+        location / {{
+            proxy_pass http://tf_serving_rest;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+
+def prometheus_config(rest_ports: list[int], metrics_path: str = DEFAULT_METRICS_PATH,
+                      interval: str = "1s") -> str:
+    targets = ", ".join(f"'{HOST}:{port}'" for port in rest_ports)
+    return f"""# written by mnist_course.serving.stack
+global:
+  scrape_interval: {interval}
+  evaluation_interval: {interval}
+scrape_configs:
+  - job_name: tf-serving
+    metrics_path: {metrics_path}
+    static_configs:
+      - targets: [{targets}]
+"""
+
+
+class Stack:
+    """N serving replicas behind nginx, scraped by Prometheus; a context manager."""
+
+    def __init__(self, model_base_path: str | os.PathLike, *, replicas: int = 2,
+                 model_name: str = "mnist", batching: Batching | None = DEFAULT_BATCHING,
+                 poll_seconds: float = 0.5, scrape_interval: str = "1s",
+                 prometheus: bool = True, server: list[str] | None = None,
+                 workdir: str | os.PathLike | None = None) -> None:
+        self.model_base_path = Path(model_base_path).resolve()
+        self.replicas, self.model_name, self.batching = replicas, model_name, batching
+        self.poll_seconds, self.scrape_interval = poll_seconds, scrape_interval
+        self.with_prometheus = prometheus
+        self.server = server or [sys.executable, "-m", "mnist_course.serving"]
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="mnist-stack-"))
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.replica_ports: list[tuple[int, int]] = []
+
+    # endpoints -----------------------------------------------------------------------------
+    @property
+    def grpc_target(self) -> str:
+        return f"{HOST}:{self.grpc_port}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{HOST}:{self.rest_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{HOST}:{self.prometheus_port}"
+
+    # life cycle ----------------------------------------------------------------------------
+    def start(self, timeout: float = 90.0) -> Stack:
+        if not self.model_base_path.is_dir():
+            raise FileNotFoundError(f"{self.model_base_path} does not exist: export a version "
+                                    f"first (mnist_course.export.export_saved_model)")
+        nginx = find_program("nginx")
+        prometheus = find_program("prometheus") if self.with_prometheus else None
+        atexit.register(self.stop)
+        try:
+            self._start_replicas(timeout)
+            self.grpc_port, self.rest_port = free_port(), free_port()
+            (self.workdir / "nginx-tmp").mkdir(exist_ok=True)
+            conf = self.workdir / "nginx.conf"
+            conf.write_text(nginx_config(self.grpc_port, self.rest_port, self.replica_ports,
+                                         self.workdir))
+            self._spawn("nginx", [nginx, "-p", str(self.workdir), "-c", str(conf),
+                                  "-e", str(self.workdir / "nginx-error.log")])
+            self._wait(lambda: _port_open(self.rest_port), "nginx", timeout)
+            if prometheus:
+                self.prometheus_port = free_port()
+                conf = self.workdir / "prometheus.yml"
+                conf.write_text(prometheus_config([r for _, r in self.replica_ports],
+                                                  interval=self.scrape_interval))
+                self._spawn("prometheus", [
+                    prometheus, f"--config.file={conf}", "--log.level=warn",
+                    f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
+                    f"--web.listen-address={HOST}:{self.prometheus_port}"])
+                self._wait(lambda: _http_ok(f"{self.prometheus_url}/-/ready"), "prometheus",
+                           timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_replicas(self, timeout: float) -> None:
+        (self.workdir / "monitoring.config").write_text(
+            f'prometheus_config {{ enable: true, path: "{DEFAULT_METRICS_PATH}" }}\n')
+        flags = [f"--model_name={self.model_name}", f"--model_base_path={self.model_base_path}",
+                 f"--monitoring_config_file={self.workdir / 'monitoring.config'}",
+                 f"--file_system_poll_wait_seconds={self.poll_seconds}",
+                 "--tensorflow_intra_op_parallelism=1", "--tensorflow_inter_op_parallelism=1"]
+        if self.batching:
+            (self.workdir / "batching.config").write_text(self.batching.to_text())
+            flags += ["--enable_batching=true",
+                      f"--batching_parameters_file={self.workdir / 'batching.config'}"]
+        for i in range(self.replicas):
+            grpc_port, rest_port = free_port(), free_port()
+            self.replica_ports.append((grpc_port, rest_port))
+            self._spawn(f"replica-{i}", [*self.server, f"--port={grpc_port}",
+                                         f"--rest_api_port={rest_port}", *flags])
+        for i, (_, rest_port) in enumerate(self.replica_ports):
+            url = f"http://{HOST}:{rest_port}/v1/models/{self.model_name}"
+            self._wait(lambda url=url: _http_ok(url), f"replica-{i}", timeout)
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        log = open(self.workdir / f"{name}.log", "wb")
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        self.processes[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL, env=env,
+                                                start_new_session=True)
+        log.close()
+
+    def _wait(self, ready, name: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            process = self.processes[name]
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {process.returncode}; its log "
+                                   f"({self.workdir / (name + '.log')}) ends:\n{self.log(name)}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} not ready after {timeout:.0f} s; log:\n"
+                                   f"{self.log(name)}")
+            time.sleep(0.2)
+
+    def log(self, name: str, lines: int = 20) -> str:
+        path = self.workdir / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM each process group (balancer first, replicas last), wait, then SIGKILL."""
+        for name in reversed(list(self.processes)):
+            process = self.processes.pop(name)
+            if process.poll() is None:
+                _signal_group(process, signal.SIGTERM)
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    _signal_group(process, signal.SIGKILL)
+                    process.wait()
+            _signal_group(process, signal.SIGKILL)  # children left in its group, if any
+        atexit.unregister(self.stop)
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def running(self) -> dict[str, int]:
+        """PID of every process still alive (empty after ``stop``)."""
+        return {name: p.pid for name, p in self.processes.items() if p.poll() is None}
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by each part, its process group included
+        (nginx's worker, say); read from /proc, so Linux only. Differences between two calls
+        show where the time of a load test went."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        groups = {p.pid: name for name, p in self.processes.items()}
+        used = dict.fromkeys(groups.values(), 0.0)
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            group = int(fields[2])  # pgrp; fields[0] is the state
+            if group in groups:
+                used[groups[group]] += (int(fields[11]) + int(fields[12])) / ticks
+        return used
+
+    # Prometheus's HTTP API -----------------------------------------------------------------
+    def query(self, promql: str, **params) -> list[dict]:
+        """``/api/v1/query`` (``time=``) or, with ``start=``/``end=``/``step=``,
+        ``/api/v1/query_range``; the ``result`` list."""
+        kind = "query_range" if "start" in params else "query"
+        url = f"{self.prometheus_url}/api/v1/{kind}?" + urllib.parse.urlencode(
+            {"query": promql, **params})
+        with urllib.request.urlopen(url, timeout=10) as response:
+            reply = json.loads(response.read())
+        if reply.get("status") != "success":
+            raise RuntimeError(f"Prometheus refused {promql!r}: {reply.get('error')}")
+        return reply["data"]["result"]
+
+    def wait_for_scrape(self, timeout: float = 20.0) -> None:
+        """Block until Prometheus has scraped every replica once."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            up = self.query('up{job="tf-serving"}')
+            if len(up) == self.replicas and all(float(r["value"][1]) == 1 for r in up):
+                return
+            time.sleep(0.25)
+        raise TimeoutError(f"Prometheus has not scraped all {self.replicas} replicas")
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mnist_course.serving.stack",
+                                     description="Start N replicas behind nginx and "
+                                     "Prometheus; Ctrl-C stops them all.")
+    parser.add_argument("--model_base_path", required=True)
+    parser.add_argument("--model_name", default="mnist")
+    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--batching_parameters_file",
+                        help="BatchingParameters text file (default: TF Serving's defaults)")
+    parser.add_argument("--no_batching", action="store_true")
+    args = parser.parse_args(argv)
+    batching = None if args.no_batching else Batching.from_file(args.batching_parameters_file)
+    with Stack(args.model_base_path, replicas=args.replicas, model_name=args.model_name,
+               batching=batching) as stack:
+        print(f"gRPC (nginx): {stack.grpc_target}\nREST (nginx): {stack.rest_url}\n"
+              f"Prometheus:   {stack.prometheus_url}\nlogs:         {stack.workdir}\n"
+              f"export TF_SERVING_GRPC={stack.grpc_target} TF_SERVING_REST={stack.rest_url}",
+              flush=True)
+        stop = []
+        signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+        try:
+            while not stop:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
