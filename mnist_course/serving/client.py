@@ -42,7 +42,8 @@ def predict_request(images: np.ndarray, model: str = "mnist", version: int | Non
 
 def grpc_predict(images: np.ndarray, target: str | None = None, timeout: float = 10.0,
                  **spec) -> tuple[np.ndarray, int]:
-    """Class probabilities for ``images`` over gRPC, and the version that answered."""
+    """The model's output for ``images`` (logits, for the course's models) over gRPC, and the
+    version that answered."""
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 

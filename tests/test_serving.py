@@ -1,0 +1,373 @@
+"""The serving package: configs, tensors, batching, and a live server's answers to good and
+bad requests over gRPC and REST (TF Serving's status codes and HTTP codes)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+
+import grpc
+import numpy as np
+import pytest
+
+from mnist_course.runtime import import_tensorflow
+
+import_tensorflow()
+
+from tensorflow_serving.apis import (  # noqa: E402
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from mnist_course.serving import config  # noqa: E402
+from mnist_course.serving.client import grpc_predict, predict_request, rest  # noqa: E402
+from mnist_course.serving.loadtest import require_loopback, run_load  # noqa: E402
+from mnist_course.serving.metrics import Metrics  # noqa: E402
+from mnist_course.serving.models import (  # noqa: E402
+    Batcher,
+    ModelManager,
+    ServingError,
+    TensorSpec,
+    validate,
+)
+from mnist_course.serving.server import array_to_tensor, tensor_to_array  # noqa: E402
+from tests.conftest import needs_program, publish  # noqa: E402
+
+IMAGES = np.linspace(0, 1, 3 * 784, dtype=np.float32).reshape(3, 28, 28, 1)
+SPEC = TensorSpec("keras_tensor", "DT_FLOAT", (-1, 28, 28, 1))
+
+
+# ---- config files in TF Serving's text format ---------------------------------------------
+def test_batching_file_is_read_in_tf_serving_text_format(tmp_path):
+    path = tmp_path / "batching.config"
+    path.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 0 }\n"
+                    "num_batch_threads { value: 2 }\n")
+    batching = config.Batching.from_file(path)
+    assert (batching.max_batch_size, batching.batch_timeout_micros,
+            batching.num_batch_threads) == (64, 0, 2)
+    assert batching.max_enqueued_batches == 100  # TF Serving's default where unset
+    path.write_text(batching.to_text())
+    assert config.Batching.from_file(path) == batching
+
+
+def test_a_bad_config_file_is_named_in_the_error(tmp_path):
+    path = tmp_path / "batching.config"
+    path.write_text("max_batch_sise { value: 64 }\n")
+    with pytest.raises(config.ConfigError, match="batching.config.*max_batch_sise"):
+        config.Batching.from_file(path)
+    with pytest.raises(config.ConfigError, match="cannot read"):
+        config.Batching.from_file(tmp_path / "missing.config")
+
+
+def test_monitoring_config_enables_the_metrics_path(tmp_path):
+    path = tmp_path / "monitoring.config"
+    assert config.metrics_path(None) is None
+    path.write_text('prometheus_config { enable: true, path: "/metrics/here" }')
+    assert config.metrics_path(path) == "/metrics/here"
+    path.write_text("prometheus_config { enable: true }")
+    assert config.metrics_path(path) == config.DEFAULT_METRICS_PATH
+    path.write_text("prometheus_config { enable: false }")
+    assert config.metrics_path(path) is None
+
+
+def test_model_config_file_with_policy_and_labels(tmp_path):
+    path = tmp_path / "models.config"
+    path.write_text("""model_config_list {
+      config { name: "mnist" base_path: "models/mnist" model_platform: "tensorflow"
+               model_version_policy { specific { versions: 1 versions: 2 } }
+               version_labels { key: "stable" value: 1 }
+               version_labels { key: "canary" value: 2 } } }""")
+    (entry,) = config.read_model_config(path)
+    assert entry.name == "mnist" and entry.base_path == (tmp_path / "models/mnist").resolve()
+    assert entry.policy == "specific" and entry.versions == (1, 2)
+    assert entry.labels == {"stable": 1, "canary": 2}
+
+
+def test_flags_are_tf_servings():
+    args = config.flag_parser().parse_args([
+        "--port=8500", "--rest_api_port=8501", "--model_name=mnist", "--model_base_path=/m",
+        "--enable_batching", "--batching_parameters_file=b", "--monitoring_config_file=m",
+        "--file_system_poll_wait_seconds=2"])
+    assert args.enable_batching is True and args.file_system_poll_wait_seconds == 2
+    assert config.flag_parser().parse_args(["--enable_batching=false"]).enable_batching is False
+    assert config.flag_parser().parse_args([]).host == "127.0.0.1"
+
+
+def test_cli_help_and_missing_model_path():
+    run = subprocess.run(["python", "-m", "mnist_course.serving", "--help"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "--model_base_path" in run.stdout
+    run = subprocess.run(["python", "-m", "mnist_course.serving", "--model_base_path=/nowhere"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "/nowhere does not exist" in run.stderr
+
+
+# ---- tensors and validation ----------------------------------------------------------------
+def test_tensor_round_trip_and_value_fields():
+    assert np.array_equal(tensor_to_array(array_to_tensor(IMAGES)), IMAGES)
+    proto = predict_pb2.PredictRequest().inputs["x"]
+    proto.dtype = 1  # DT_FLOAT, values in float_val as a hand-written client sends them
+    proto.tensor_shape.dim.add(size=2)
+    proto.float_val.extend([0.25, 0.5])
+    assert tensor_to_array(proto).tolist() == [0.25, 0.5]
+    proto.tensor_shape.dim.add(size=3)
+    with pytest.raises(ServingError, match="holds 2 values but its shape"):
+        tensor_to_array(proto)
+
+
+@pytest.mark.parametrize("x, message", [
+    (IMAGES.astype(np.float64), "expects DT_FLOAT"),
+    (IMAGES[..., 0], "expects shape"),
+    (IMAGES[:0], "empty batch"),
+    (np.zeros((17, 28, 28, 1), np.float32), "larger than maximum input batch size 16"),
+    (np.full((1, 28, 28, 1), np.nan, np.float32), "NaN"),
+    (IMAGES * 255, r"\[0, 1\]"),
+])
+def test_validate_refuses_bad_tensors(x, message):
+    with pytest.raises(ServingError, match=message) as error:
+        validate(x, SPEC, limit=16)
+    assert error.value.code == "INVALID_ARGUMENT" and error.value.http_status == 400
+
+
+# ---- version folders and batching ----------------------------------------------------------
+def test_versions_on_disk_skip_exports_in_progress(tmp_path):
+    for name in ("1", "3", ".4-staging", "notes"):
+        (tmp_path / name).mkdir()
+    for name in ("1", ".4-staging"):
+        (tmp_path / name / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "3" / "variables").mkdir()  # a version without saved_model.pb is incomplete
+    assert ModelManager.versions_on_disk(tmp_path) == [1]
+
+
+class FakeServable:
+    name, version = "fake", 1
+
+    def __init__(self):
+        self.batches = []
+
+    def run(self, key, x):
+        self.batches.append(len(x))
+        return {"out": x.reshape(len(x), -1)[:, :1] * 2}
+
+
+def test_batcher_batches_concurrent_requests_and_routes_results():
+    async def scenario():
+        servable, metrics = FakeServable(), Metrics()
+        batcher = Batcher(servable, config.Batching(max_batch_size=8,
+                                                    batch_timeout_micros=20_000), metrics)
+        inputs = [np.full((n, 2), i, np.float32) for i, n in enumerate([1, 2, 3, 1, 4, 1])]
+        results = await asyncio.gather(*(batcher.submit("k", x) for x in inputs))
+        await batcher.close()
+        return servable.batches, inputs, results, metrics.render()
+
+    batches, inputs, results, rendered = asyncio.run(scenario())
+    assert sum(batches) == 12 and len(batches) < 6 and max(batches) <= 8
+    for x, result in zip(inputs, results, strict=True):
+        assert np.array_equal(result["out"], x[:, :1] * 2)
+    assert ':mnist_course:serving:batch_size_count{model_name="fake",version="1"}' in rendered
+
+
+def test_batcher_close_finishes_queued_requests():
+    async def scenario():
+        servable = FakeServable()
+        batcher = Batcher(servable, config.Batching(max_batch_size=4), Metrics())
+        pending = [asyncio.ensure_future(batcher.submit("k", np.ones((1, 2), np.float32)))
+                   for _ in range(10)]
+        await asyncio.sleep(0)
+        await batcher.close()
+        late = await batcher.submit("k", np.ones((1, 2), np.float32))  # runs alone
+        return [p.done() for p in pending], late
+
+    done, late = asyncio.run(scenario())
+    assert all(done) and late["out"].shape == (1, 1)
+
+
+def test_metrics_exposition_is_valid_for_promtool():
+    metrics = Metrics()
+    metrics.request("mnist", "OK", "predict", "GRPC", 0.002)
+    metrics.request("mnist", "INVALID_ARGUMENT", "predict", "REST", 0.0005)
+    metrics.batch("mnist", 1, 5)
+    metrics.version_loaded("mnist", "/m/1", 1, ok=True)
+    text = metrics.render()
+    assert ':tensorflow:serving:request_count{model_name="mnist",status="OK"} 1' in text
+    assert 'le="+Inf"} 1' in text
+    promtool = needs_program("promtool")
+    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=30)
+    assert "error" not in (check.stdout + check.stderr).lower(), check.stdout + check.stderr
+
+
+# ---- the load generator's bounds -----------------------------------------------------------
+def test_load_generator_targets_loopback_only():
+    require_loopback("127.0.0.1:8500")
+    require_loopback("localhost:8500")
+    with pytest.raises(ValueError, match="only targets this machine"):
+        require_loopback("8.8.8.8:8500")
+    with pytest.raises(ValueError, match="duration"):
+        asyncio.run(run_load("127.0.0.1:1", [b""], duration=3600))
+
+
+# ---- a live server -------------------------------------------------------------------------
+def _stub(target, service=prediction_service_pb2_grpc.PredictionServiceStub):
+    return service(grpc.insecure_channel(target))
+
+
+def _grpc_error(server, request) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as error:
+        _stub(server["grpc"]).Predict(request, timeout=10)
+    return error.value
+
+
+def test_grpc_predict_metadata_and_status(server):
+    logits, version = grpc_predict(IMAGES, server["grpc"])
+    tf = import_tensorflow()
+    loaded = tf.saved_model.load(str(server["store"] / "1"))
+    local = loaded.serve(IMAGES).numpy()
+    assert version == 1 and np.allclose(logits, local, atol=1e-5)
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    request.model_spec.name = "mnist"
+    metadata = _stub(server["grpc"]).GetModelMetadata(request, timeout=10)
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    metadata.metadata["signature_def"].Unpack(signatures)
+    assert "keras_tensor" in signatures.signature_def["serving_default"].inputs
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = "mnist"
+    status = _stub(server["grpc"], model_service_pb2_grpc.ModelServiceStub).GetModelStatus(
+        request, timeout=10)
+    assert [(s.version, s.state) for s in status.model_version_status] == [(1, 30)]  # AVAILABLE
+
+
+def test_rest_answers_like_grpc(server):
+    expected, _ = grpc_predict(IMAGES, server["grpc"])
+    code, body = rest("/v1/models/mnist:predict", {"instances": IMAGES.tolist()},
+                      url=server["rest"])
+    assert code == 200 and np.allclose(body["predictions"], expected, atol=1e-5)
+    code, body = rest("/v1/models/mnist/versions/1:predict",
+                      {"inputs": {"keras_tensor": IMAGES.tolist()}}, url=server["rest"])
+    assert code == 200 and np.allclose(body["outputs"], expected, atol=1e-5)
+    code, body = rest("/v1/models/mnist", url=server["rest"])
+    assert body["model_version_status"][0]["state"] == "AVAILABLE"
+    code, body = rest("/v1/models/mnist/metadata", url=server["rest"])
+    assert code == 200 and "serving_default" in body["metadata"]["signature_def"]["signature_def"]
+
+
+def _bad_tensor(x: np.ndarray, dtype: int | None = None):
+    request = predict_request(np.zeros((1, 28, 28, 1), np.float32))
+    tensor = request.inputs["keras_tensor"]
+    tensor.CopyFrom(array_to_tensor(x))
+    if dtype is not None:
+        tensor.dtype = dtype
+        tensor.tensor_content = np.asarray(x, np.float64).tobytes()
+    return request
+
+
+@pytest.mark.parametrize("case, make, code, message", [
+    ("wrong shape", lambda: _bad_tensor(np.zeros((1, 784))), "INVALID_ARGUMENT", "expects shape"),
+    ("wrong dtype", lambda: _bad_tensor(np.zeros((1, 28, 28, 1)), dtype=2), "INVALID_ARGUMENT",
+     "expects DT_FLOAT"),
+    ("NaN pixels", lambda: _bad_tensor(np.full((1, 28, 28, 1), np.nan)), "INVALID_ARGUMENT",
+     "NaN"),
+    ("0-255 pixels", lambda: _bad_tensor(np.full((1, 28, 28, 1), 255.0)), "INVALID_ARGUMENT",
+     "divide 8-bit pixels by 255"),
+    ("empty batch", lambda: _bad_tensor(np.zeros((0, 28, 28, 1))), "INVALID_ARGUMENT",
+     "empty batch"),
+    ("oversized batch", lambda: _bad_tensor(np.zeros((17, 28, 28, 1))), "INVALID_ARGUMENT",
+     "larger than maximum input batch size"),
+    ("unknown model", lambda: predict_request(IMAGES, model="fashion"), "NOT_FOUND",
+     "Servable not found"),
+    ("unknown version", lambda: predict_request(IMAGES, version=7), "NOT_FOUND",
+     r"Specific\(mnist, 7\)"),
+    ("unknown label", lambda: predict_request(IMAGES, label="canary"), "NOT_FOUND", "label"),
+    ("unknown signature", lambda: predict_request(IMAGES, signature="classify"),
+     "FAILED_PRECONDITION", "signature"),
+    ("unknown input", lambda: predict_request(IMAGES, input_key="pixels"), "INVALID_ARGUMENT",
+     "do not match"),
+])
+def test_grpc_bad_input_gets_its_status_and_the_server_goes_on(server, case, make, code,
+                                                               message):
+    error = _grpc_error(server, make())
+    assert error.code() == getattr(grpc.StatusCode, code), error.details()
+    assert __import__("re").search(message, error.details()), error.details()
+    assert grpc_predict(IMAGES, server["grpc"])[0].shape == (3, 10)
+
+
+def test_grpc_truncated_message_is_invalid_argument(server):
+    raw = predict_request(IMAGES).SerializeToString()
+    with grpc.insecure_channel(server["grpc"]) as channel:
+        call = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
+        with pytest.raises(grpc.RpcError) as error:
+            call(raw[: len(raw) // 2], timeout=10)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "truncated" in error.value.details()
+    assert grpc_predict(IMAGES, server["grpc"])[0].shape == (3, 10)
+
+
+@pytest.mark.parametrize("path, body, status, message", [
+    ("/v1/models/mnist:predict", b"{not json", 400, "JSON Parse error"),
+    ("/v1/models/mnist:predict", {"instances": [[1, 2], [3]]}, 400, "ragged"),
+    ("/v1/models/mnist:predict", {"instances": ["a digit"]}, 400, "ragged list or a string"),
+    ("/v1/models/mnist:predict", {"rows": []}, 400, "exactly one of"),
+    ("/v1/models/mnist:predict", {"instances": np.zeros((1, 28, 28)).tolist()}, 400,
+     "expects shape"),
+    ("/v1/models/mnist:predict", {"instances": np.full((1, 28, 28, 1), 9).tolist()}, 400,
+     r"\[0, 1\]"),
+    ("/v1/models/fashion:predict", {"instances": IMAGES.tolist()}, 404, "Servable not found"),
+    ("/v1/models/mnist/versions/9:predict", {"instances": IMAGES.tolist()}, 404,
+     r"Specific\(mnist, 9\)"),
+    ("/v1/models/mnist/versions/9", None, 404, "Specific"),
+    ("/v1/models/mnist:classify", {"examples": []}, 400, "only POST :predict"),
+])
+def test_rest_bad_input_gets_its_http_code(server, path, body, status, message):
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(server["rest"] + path, data=data)
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=10)
+    assert error.value.code == status
+    assert __import__("re").search(message, json.loads(error.value.read())["error"])
+    assert rest("/v1/models/mnist:predict", {"instances": IMAGES[:1].tolist()},
+                url=server["rest"])[0] == 200
+
+
+def test_metrics_count_requests_by_status(server):
+    text = rest_text(server["rest"] + "/monitoring/prometheus/metrics")
+    assert ':tensorflow:serving:request_count{model_name="mnist",status="OK"}' in text
+    assert ':tensorflow:serving:request_count{model_name="mnist",status="NOT_FOUND"}' in text
+    assert ':tensorflow:serving:request_latency_bucket{model_name="mnist",API="predict",' \
+           'entrypoint="GRPC",le=' in text
+    assert ':mnist_course:serving:version_loaded{model_name="mnist",version="1"} 1' in text
+
+
+def rest_text(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read().decode()
+
+
+def test_new_version_is_served_and_old_one_unloaded_under_load(server):
+    """Publish version 2 while requests flow: none fails, and the latest version answers."""
+    async def scenario():
+        requests = [predict_request(IMAGES[:1]).SerializeToString()]
+        load = asyncio.ensure_future(run_load(server["grpc"], requests, concurrency=4,
+                                              duration=4, record_versions=True))
+        await asyncio.sleep(1)
+        publish(server["store"], server["base"], 2)
+        return await load
+
+    report = asyncio.run(scenario())
+    assert sum(report.errors.values()) == 0 and len(report.latencies_ms) > 100
+    assert set(report.versions[:10]) == {1} and set(report.versions[-10:]) == {2}
+    deadline = time.monotonic() + 10
+    while rest("/v1/models/mnist", url=server["rest"])[1]["model_version_status"] != \
+            [{"version": "2", "state": "AVAILABLE",
+              "status": {"error_code": "OK", "error_message": ""}}]:
+        assert time.monotonic() < deadline, "version 1 was not unloaded"
+        time.sleep(0.2)

@@ -1,0 +1,135 @@
+"""Integration: 2 replicas behind real nginx, scraped by real Prometheus; a version rolled out
+and rolled back under load with no failed request; everything stopped afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_course.serving.client import grpc_predict, rest
+from mnist_course.serving.loadtest import digits_requests, run_load
+from mnist_course.serving.stack import Stack, nginx_config, prometheus_config
+from tests.conftest import needs_program, publish
+
+
+@pytest.fixture(scope="module")
+def stack(model_store, tmp_path_factory):
+    needs_program("nginx")
+    needs_program("prometheus")
+    base = tmp_path_factory.mktemp("stack") / "models" / "mnist"
+    publish(model_store, base, 1)
+    stack = Stack(base, replicas=2, poll_seconds=0.2, scrape_interval="1s")
+    with stack:
+        yield stack
+    assert not stack.running()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and \
+        Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_requests_reach_both_replicas_through_nginx(stack):
+    assert set(stack.running()) == {"replica-0", "replica-1", "nginx", "prometheus"}
+    images = np.zeros((2, 28, 28, 1), np.float32)
+    for _ in range(20):
+        logits, version = grpc_predict(images, stack.grpc_target)
+        assert logits.shape == (2, 10) and version == 1
+    assert rest("/v1/models/mnist", url=stack.rest_url)[0] == 200  # REST through nginx too
+    per_replica = []
+    for _, rest_port in stack.replica_ports:
+        text = rest_text(f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics")
+        line = next(x for x in text.splitlines()
+                    if x.startswith(':tensorflow:serving:request_count{model_name="mnist",'
+                                    'status="OK"}'))
+        per_replica.append(float(line.split()[-1]))
+    assert all(count >= 5 for count in per_replica), per_replica  # round robin
+
+
+def rest_text(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read().decode()
+
+
+def test_prometheus_scrapes_every_replica(stack):
+    stack.wait_for_scrape()
+    deadline = time.monotonic() + 15
+    while True:
+        result = stack.query('sum by (instance) (:tensorflow:serving:request_count'
+                             '{status="OK"})')
+        if len(result) == 2 and all(float(r["value"][1]) >= 5 for r in result):
+            break
+        assert time.monotonic() < deadline, result
+        time.sleep(0.5)
+    assert {r["metric"]["instance"] for r in result} == \
+        {f"127.0.0.1:{rest_port}" for _, rest_port in stack.replica_ports}
+
+
+def test_rollout_and_rollback_under_load_fail_no_request(stack, model_store):
+    base = stack.model_base_path
+    requests = digits_requests(count=8)
+
+    async def under_load(change):
+        load = asyncio.ensure_future(run_load(stack.grpc_target, requests, concurrency=8,
+                                              duration=6, record_versions=True, timeout=10))
+        await asyncio.sleep(1.5)
+        change()
+        return await load
+
+    report = asyncio.run(under_load(lambda: publish(model_store, base, 2)))
+    assert not report.errors and len(report.latencies_ms) > 500, report.summary()
+    assert set(report.versions[:50]) == {1} and set(report.versions[-50:]) == {2}
+    report = asyncio.run(under_load(lambda: (base / "2").rename(base / ".2-rolled-back")))
+    assert not report.errors and len(report.latencies_ms) > 500, report.summary()
+    assert set(report.versions[:50]) == {2} and set(report.versions[-50:]) == {1}
+    loaded = stack.query(":mnist_course:serving:version_loaded")
+    assert {(r["metric"]["version"], r["value"][1]) for r in loaded} >= {("1", "1")}
+
+
+def test_stop_leaves_no_process(model_store, tmp_path):
+    needs_program("nginx")
+    base = tmp_path / "models" / "mnist"
+    publish(model_store, base, 1)
+    with Stack(base, replicas=1, prometheus=False) as stack:
+        pids = list(stack.running().values())
+        workdir = stack.workdir
+        groups = set(pids)
+        members = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                   and _group(p) in groups]
+        assert len(members) > len(pids)  # nginx's worker, the replica's own threads aside
+    assert not any(_alive(pid) for pid in members) and not workdir.exists()
+
+
+def _group(proc: Path) -> int:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
+    except (OSError, IndexError):
+        return -1
+
+
+def test_configs_pass_their_own_checkers(tmp_path):
+    nginx = needs_program("nginx")
+    promtool = needs_program("promtool")
+    import subprocess
+
+    (tmp_path / "nginx-tmp").mkdir()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(nginx_config(9000, 9001, [(9100, 9101), (9200, 9201)], tmp_path))
+    check = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(conf),
+                            "-e", str(tmp_path / "error.log")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    (tmp_path / "prometheus.yml").write_text(prometheus_config([9101, 9201]))
+    check = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
