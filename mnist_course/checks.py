@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from mnist_course.checks_serving import ServingChecks
+
 
 @dataclass
 class Result:
@@ -61,7 +63,7 @@ def _probe_lenet(n_images: int, epochs: int):
     return model, split
 
 
-class Checker:
+class Checker(ServingChecks):
     """The exercise checks; ``strict=True`` raises on failure (for solutions notebooks)."""
 
     #: the training the budget_model exercise allows: epochs on this many training images

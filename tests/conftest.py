@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -53,8 +50,7 @@ def publish(store: Path, base: Path, version: int) -> Path:
 @pytest.fixture(scope="module")
 def server(model_store, tmp_path_factory):
     """A ``python -m mnist_course.serving`` process with version 1, batching and metrics on."""
-    from mnist_course.serving.client import rest
-    from mnist_course.serving.stack import free_port
+    from mnist_course.serving.stack import ServerProcess
 
     work = tmp_path_factory.mktemp("server")
     base = work / "models" / "mnist"
@@ -63,26 +59,11 @@ def server(model_store, tmp_path_factory):
         'prometheus_config { enable: true, path: "/monitoring/prometheus/metrics" }\n')
     (work / "batching.config").write_text(
         "max_batch_size { value: 16 }\nbatch_timeout_micros { value: 500 }\n")
-    grpc_port, rest_port = free_port(), free_port()
-    log = open(work / "server.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mnist_course.serving", f"--port={grpc_port}",
-         f"--rest_api_port={rest_port}", "--model_name=mnist", f"--model_base_path={base}",
-         "--enable_batching", f"--batching_parameters_file={work / 'batching.config'}",
-         f"--monitoring_config_file={work / 'monitoring.config'}",
-         "--file_system_poll_wait_seconds=0.2"], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{rest_port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if rest("/v1/models/mnist", url=url)[0] == 200:
-                break
-        except OSError:
-            pass
-        assert process.poll() is None, (work / "server.log").read_text()
-        assert time.monotonic() < deadline, "server not ready in 60 s"
-        time.sleep(0.2)
-    yield {"grpc": f"127.0.0.1:{grpc_port}", "rest": url, "base": base, "process": process,
-           "store": model_store, "log": work / "server.log"}
-    process.terminate()
-    assert process.wait(20) == 0, "the server did not shut down cleanly on SIGTERM"
+    process = ServerProcess([
+        "--model_name=mnist", f"--model_base_path={base}", "--enable_batching",
+        f"--batching_parameters_file={work / 'batching.config'}",
+        f"--monitoring_config_file={work / 'monitoring.config'}",
+        "--file_system_poll_wait_seconds=0.2"], log_path=work / "server.log").start()
+    yield {"grpc": process.grpc_target, "rest": process.rest_url, "base": base,
+           "process": process.process, "store": model_store, "log": work / "server.log"}
+    assert process.stop() == 0, "the server did not shut down cleanly on SIGTERM"

@@ -106,6 +106,67 @@ scrape_configs:
 """
 
 
+class ServerProcess:
+    """One ``python -m mnist_course.serving`` process on free loopback ports; ``flags`` are TF
+    Serving's (``--model_base_path=...`` or ``--model_config_file=...`` and the rest). A context
+    manager: ready (the model answers on REST) on entry, terminated and waited for on exit."""
+
+    def __init__(self, flags: list[str], model_name: str = "mnist",
+                 log_path: str | os.PathLike | None = None) -> None:
+        self.flags, self.model_name = list(flags), model_name
+        self.log_path = Path(log_path) if log_path else Path(
+            tempfile.mkstemp(prefix="mnist-server-", suffix=".log")[1])
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def command(self) -> list[str]:
+        return ["python", "-m", "mnist_course.serving", f"--port={self.grpc_port}",
+                f"--rest_api_port={self.rest_port}", *self.flags]
+
+    def start(self, timeout: float = 90.0) -> ServerProcess:
+        self.grpc_port, self.rest_port = free_port(), free_port()
+        self.grpc_target, self.rest_url = f"{HOST}:{self.grpc_port}", f"http://{HOST}:{self.rest_port}"
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, *self.command[1:]], stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                start_new_session=True)
+        atexit.register(self.stop)
+        deadline = time.monotonic() + timeout
+        url = f"{self.rest_url}/v1/models/{self.model_name}"
+        while not _http_ok(url):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the server did not start; its log ({self.log_path}) "
+                                   f"ends:\n{self.log()}")
+            time.sleep(0.2)
+        return self
+
+    def log(self, lines: int = 20) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, wait (SIGKILL after ``timeout``); the exit code, 0 for a clean shutdown."""
+        atexit.unregister(self.stop)
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.process, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 class Stack:
     """N serving replicas behind nginx, scraped by Prometheus; a context manager."""
 
