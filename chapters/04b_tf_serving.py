@@ -79,15 +79,15 @@ PROFILE = "full"
 SEED = 0
 SIZES = {
     # n_train/epochs: the two model versions; load_s: seconds per load-test point;
-    # replicas x batching x concurrency: the sweep; confirm_s: the final C10 run;
+    # replicas x batching x concurrency: the sweep; confirm_runs x confirm_s: the C10 runs;
     # watch_s / rollout_s: the monitored run and each rollout
     "quick": {"n_train": 3_000, "epochs": (1, 1), "load_s": 1.0, "replicas": (1,),
-              "batching": ("none", "32/1000us"), "concurrency": (8,), "confirm_s": 2.0,
-              "watch_s": 6.0, "rollout_s": 5.0},
+              "batching": ("none", "32/1000us"), "concurrency": (8,), "confirm_s": 1.5,
+              "confirm_runs": 1, "watch_s": 6.0, "rollout_s": 5.0},
     "full": {"n_train": 55_000, "epochs": (2, 4), "load_s": 5.0, "replicas": (1, 2),
              "batching": ("none", "32/1000us", "32/300us", "64/2000us"),
-             "concurrency": (8, 16, 32), "confirm_s": 20.0, "watch_s": 30.0,
-             "rollout_s": 10.0},
+             "concurrency": (8, 16, 32), "confirm_s": 12.0, "confirm_runs": 3,
+             "watch_s": 30.0, "rollout_s": 10.0},
 }
 P99_LIMIT_MS, RPS_GOAL = 15.0, 2000  # the article's C10
 
@@ -300,11 +300,25 @@ assert server.process.poll() is None and stub.Predict(predict_request(digits[:1]
 # **p99** is the latency that 1 request in 100 exceeds, what users of a busy service feel.
 #
 # **Dynamic batching** lets requests that arrive together share one model call: the server
-# waits up to `batch_timeout_micros` for up to `max_batch_size` images. One model call costs
-# about 0.4 ms however small the batch here, so batching trades a little waiting for much less
-# work per request. We sweep replicas × batching × concurrency, every request **through
-# nginx**, with the load generator on the same machine: all of it shares this machine's CPU
-# cores.
+# waits up to `batch_timeout_micros` for up to `max_batch_size` images. Why it pays: a model
+# call has a fixed cost that a batch shares. Timed here, in this kernel, on the served
+# SavedModel itself (median of 50 calls):
+
+# %% tags=["nbval-ignore-output"]
+served = tf.saved_model.load(str(base / "1")).signatures["serving_default"]
+call_ms = {}
+for size in (1, 8, 32, 64):
+    batch = tf.constant(np.resize(x_test, (size, 28, 28, 1)))
+    call_ms[size] = evaluation.latency_ms(lambda b: served(keras_tensor=b)["output_0"], [batch],
+                                          runs=50, warmup=5)["p50"]
+markdown_table(["images per call", "ms per call", "ms per image"],
+               [[size, f"{ms:.2f}", f"{ms / size:.3f}"] for size, ms in call_ms.items()])
+
+# %% [markdown]
+# Batching trades a little waiting for much less work per request. We sweep replicas ×
+# batching × concurrency, every request **through nginx**, with the load generator on the same
+# machine: all of it shares this machine's CPU cores. Each point starts with half a second of
+# uncounted warm-up requests.
 
 # %% tags=["nbval-ignore-output"]
 def batching_setting(name: str) -> Batching | None:
@@ -322,8 +336,8 @@ for replicas in S["replicas"]:
         with Stack(base, replicas=replicas, batching=batching_setting(name),
                    prometheus=False) as stack:
             for concurrency in S["concurrency"]:
-                report = await run_load(stack.grpc_target, requests,
-                                              concurrency=concurrency, duration=S["load_s"])
+                report = await run_load(stack.grpc_target, requests, concurrency=concurrency,
+                                        duration=S["load_s"], warmup=0.5)
                 summary = report.summary()
                 sweep.append({"config": f"{replicas} replica(s), batching {name}, "
                                         f"{concurrency} in flight",
@@ -347,27 +361,46 @@ ax.axhline(P99_LIMIT_MS, color="k", ls="--", lw=1)
 ax.axvline(RPS_GOAL, color="k", ls=":", lw=1)
 ax.set(xlabel="requests/s (through nginx)", ylabel="p99 latency (ms)", yscale="log",
        title="Each line: more requests in flight, left to right")
+ax.yaxis.set_major_formatter(plt.ScalarFormatter())
+ax.yaxis.set_minor_formatter(plt.ScalarFormatter())
 ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
 # The best configuration is the one with the most requests/s among those whose p99 stays under
-# 15 ms (exercise 3 asks you to write this choice). We run it again, longer, to measure C10.
+# 15 ms (exercise 3 asks you to write this choice). A sweep point is one short run on a shared
+# machine, so we measure C10 on the best configuration again: several longer runs, each after
+# a warm-up, and take the medians.
 
 # %% tags=["nbval-ignore-output"]
 qualifying = [r for r in sweep if r["p99_ms"] < P99_LIMIT_MS and r["errors"] == 0]
 best = max(qualifying or sweep, key=lambda r: r["rps"])
 print("best:", best["config"])
+runs, cpu_us = [], {}
 with Stack(base, replicas=best["replicas"], batching=batching_setting(best["batching"]),
            prometheus=False) as stack:
-    cpu_before, client_before = stack.cpu_seconds(), os.times()
-    confirm = await run_load(stack.grpc_target, requests,
-                                   concurrency=best["concurrency"], duration=S["confirm_s"])
-    cpu_after, client_after = stack.cpu_seconds(), os.times()
-c10 = confirm.summary()
-print(c10)
-confirm.plot(title=f"{best['config']}: {c10['rps']:,.0f} req/s through nginx")
+    for _ in range(S["confirm_runs"]):
+        await run_load(stack.grpc_target, requests, concurrency=best["concurrency"],
+                       duration=1.0)  # warm-up, outside the CPU accounting
+        cpu_before, client_before = stack.cpu_seconds(), os.times()
+        report = await run_load(stack.grpc_target, requests, concurrency=best["concurrency"],
+                                duration=S["confirm_s"])
+        cpu_after, client_after = stack.cpu_seconds(), os.times()
+        runs.append(report)
+        answered = len(report.latencies_ms)  # CPU per answered request, by process group
+        for name in cpu_after:
+            cpu_us.setdefault(name, []).append((cpu_after[name] - cpu_before[name]) / answered * 1e6)
+        cpu_us.setdefault("load generator", []).append(
+            ((client_after.user + client_after.system)
+             - (client_before.user + client_before.system)) / answered * 1e6)
+        print(report.summary())
+c10 = {key: float(np.median([r.summary()[key] for r in runs])) for key in ("rps", "p99_ms")}
+met_runs = sum(r.rps >= RPS_GOAL and r.quantile(99) < P99_LIMIT_MS for r in runs)
+middle = sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+middle.plot(title=f"{best['config']}: median run, {middle.rps:,.0f} req/s through nginx")
 plt.show()
+print(f"median of {len(runs)} runs: {c10['rps']:,.0f} req/s, p99 {c10['p99_ms']:.1f} ms; "
+      f"{met_runs} of {len(runs)} met both goals")
 
 # %% [markdown]
 # ### Where the time goes
@@ -377,11 +410,8 @@ plt.show()
 # them. The sum, times the request rate, is how many cores the run kept busy.
 
 # %% tags=["nbval-ignore-output"]
-answered = len(confirm.latencies_ms)
-cpu_us = {name: (cpu_after[name] - cpu_before[name]) / answered * 1e6 for name in cpu_after}
-cpu_us["load generator"] = ((client_after.user + client_after.system)
-                            - (client_before.user + client_before.system)) / answered * 1e6
-busy = sum(cpu_us.values()) * confirm.rps / 1e6
+cpu_us = {name: float(np.median(values)) for name, values in cpu_us.items()}
+busy = sum(cpu_us.values()) * c10["rps"] / 1e6
 fig, ax = plt.subplots(figsize=(6, 2.8))
 ax.barh(list(cpu_us), list(cpu_us.values()), color="tab:gray")
 ax.set(xlabel="CPU µs per request", title=f"{busy:.2f} of {os.cpu_count()} cores busy")
@@ -389,10 +419,11 @@ plt.show()
 print({name: round(us) for name, us in cpu_us.items()})
 
 # %% [markdown]
-# On a 2-core machine the replicas spend most of each request's CPU time in Python: the gRPC
-# runtime, decoding the request and the batching loop; the model itself (about 0.4 ms per
-# batch) is shared by the batch. TF Serving does the same work in C++, and the article's
-# cluster had many cores per replica; both explain why a single laptop is the harder test.
+# The replica's share is the gRPC runtime, decoding and checking each request, the batching
+# loop, all in Python, plus the model calls, each shared by a batch (see the table of call
+# costs above). TF Serving does the same work in C++, and the article's cluster had cores to
+# spare for each replica; here the load generator and nginx compete for the same two cores,
+# which is also why a second replica does not help in the sweep.
 
 # %% [markdown]
 # ## The article's architecture: replicas, balancer, monitoring
@@ -406,6 +437,8 @@ print({name: round(us) for name, us in cpu_us.items()})
 stack = Stack(base, replicas=2, batching=batching_setting(best["batching"]) or Batching(),
               poll_seconds=0.5).start()
 stack.wait_for_scrape()
+await run_load(stack.grpc_target, requests, duration=0.5, concurrency=4)  # warm-up, unplotted
+time.sleep(2)
 t_start = time.time()
 phase = S["watch_s"] / 3
 for rate in (200, 500, 900):
@@ -502,12 +535,12 @@ machine = f"{os.cpu_count()}-core CPU, {__import__('platform').machine()}"
 met = c10["rps"] >= RPS_GOAL and c10["p99_ms"] < P99_LIMIT_MS
 claims_table([
     Claim("C10", "gRPC + TF Serving: 2000+ requests/s, p99 < 15 ms (on a cluster)",
-          f"{c10['rps']:,.0f} req/s, p99 {c10['p99_ms']:.1f} ms through nginx "
-          f"({best['config']}; {machine}, load generator on the same machine)",
+          f"{c10['rps']:,.0f} req/s, p99 {c10['p99_ms']:.1f} ms through nginx, median of "
+          f"{len(runs)} runs ({best['config']}; {machine}, load generator on the same machine)",
           "confirmed" if met else "not reproducible here",
-          "on one 2-core machine, with Python replicas" if met else
-          "one 2-core machine runs the replicas, nginx and the load generator at once; "
-          "see where the time goes"),
+          (f"{met_runs} of {len(runs)} runs met both goals, on one machine with Python replicas"
+           if met else "one 2-core machine runs the replicas, nginx and the load generator at "
+           f"once ({met_runs} of {len(runs)} runs met both goals); see where the time goes")),
 ])
 
 # %% [markdown]

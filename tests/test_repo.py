@@ -33,6 +33,15 @@ def test_binder_installs_the_root_requirements():
     assert (ROOT / "binder" / "runtime.txt").read_text().strip().startswith("python-3.1")
 
 
+def test_binder_and_ci_install_the_debian_packages_chapter_04b_runs():
+    apt = [line.strip() for line in (ROOT / "binder" / "apt.txt").read_text().splitlines()
+           if line.strip() and not line.startswith("#")]
+    ci = (ROOT / ".ci" / "run").read_text()
+    for package in ("nginx", "prometheus"):
+        assert package in apt, f"binder/apt.txt lacks {package}"
+        assert re.search(rf"apt-get install .*\b{package}\b", ci, re.S), f".ci/run lacks {package}"
+
+
 def quick_start_commands():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Quick start", 1)[1]

@@ -352,6 +352,24 @@ def rest_text(url: str) -> str:
         return response.read().decode()
 
 
+def _ok_count(server) -> float:
+    text = rest_text(server["rest"] + "/monitoring/prometheus/metrics")
+    line = next(x for x in text.splitlines() if x.startswith(
+        ':tensorflow:serving:request_count{model_name="mnist",status="OK"}'))
+    return float(line.split()[-1])
+
+
+def test_load_generator_stops_at_its_bounds_and_does_not_count_warmup(server):
+    requests = [predict_request(IMAGES[:1]).SerializeToString()]
+    before = _ok_count(server)
+    report = asyncio.run(run_load(server["grpc"], requests, concurrency=4, duration=30,
+                                  max_requests=40, warmup=0.3))
+    served = _ok_count(server) - before
+    assert report.requests == 40 and not report.errors and report.seconds < 30
+    assert served > 40 + 4  # the warm-up's requests reached the server, uncounted
+    assert report.summary()["p50_ms"] <= report.summary()["p99_ms"] <= report.summary()["max_ms"]
+
+
 def test_new_version_is_served_and_old_one_unloaded_under_load(server):
     """Publish version 2 while requests flow: none fails, and the latest version answers."""
     async def scenario():

@@ -107,8 +107,13 @@ def digits_requests(model: str = "mnist", images: int = 1, count: int = 64,
 async def run_load(target: str, requests: list[bytes], *, concurrency: int = 32,
                    rate: float | None = None, duration: float = 10.0,
                    max_requests: int | None = None, timeout: float = 5.0,
-                   record_versions: bool = False, method: str = PREDICT) -> LoadReport:
-    """Send ``requests`` (cycled) to ``target`` and measure; see the module's docstring."""
+                   record_versions: bool = False, warmup: float = 0.0,
+                   method: str = PREDICT) -> LoadReport:
+    """Send ``requests`` (cycled) to ``target`` and measure; see the module's docstring.
+
+    ``warmup`` seconds of closed-loop requests go first and are not counted: connections to
+    every replica behind a balancer open, and each model's first call is paid, before timing.
+    """
     import grpc
 
     require_loopback(target)
@@ -124,6 +129,16 @@ async def run_load(target: str, requests: list[bytes], *, concurrency: int = 32,
     async with grpc.aio.insecure_channel(target) as channel:
         call = channel.unary_unary(method)
         await asyncio.wait_for(channel.channel_ready(), timeout)
+        if warmup > 0:
+            warm_end = time.perf_counter() + min(warmup, MAX_DURATION_S)
+
+            async def warm() -> None:
+                while time.perf_counter() < warm_end:
+                    try:
+                        await call(requests[0], timeout=timeout)
+                    except grpc.aio.AioRpcError:
+                        pass
+            await asyncio.gather(*(warm() for _ in range(concurrency)))
         t0 = time.perf_counter()
         end = t0 + duration
         sent = 0
@@ -187,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     add("--duration", type=float, default=10.0, help=f"seconds, at most {MAX_DURATION_S:g}")
     add("--requests", type=int, default=None, help="stop after this many requests")
     add("--timeout", type=float, default=5.0, help="seconds per request")
+    add("--warmup", type=float, default=1.0, help="seconds of uncounted requests first")
     add("--histogram", help="write a latency histogram to this PNG file")
     add("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
@@ -198,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         bodies = digits_requests(args.model, args.images, version=args.version)
         report = asyncio.run(run_load(target, bodies, concurrency=args.concurrency,
                                       rate=args.rate, duration=args.duration,
-                                      max_requests=args.requests, timeout=args.timeout))
+                                      max_requests=args.requests, timeout=args.timeout,
+                                      warmup=args.warmup))
     except (ValueError, OSError, asyncio.TimeoutError) as error:
         print(f"error: {error or 'no server answered at ' + target}", file=sys.stderr)
         return 2
