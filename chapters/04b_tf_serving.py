@@ -51,6 +51,8 @@ import os
 import shutil
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
@@ -264,8 +266,6 @@ except grpc.RpcError as error:
     rows.append(["truncated gRPC message", f"`{error.code().name}`", error.details()])
 for case, body in (("malformed JSON (REST)", None), ("ragged list (REST)", {"instances": [[1, 2], [3]]})):
     if body is None:
-        import urllib.error
-        import urllib.request
         try:
             urllib.request.urlopen(urllib.request.Request(
                 REST + "/v1/models/mnist:predict", data=b"{not json"), timeout=10)
@@ -282,8 +282,6 @@ markdown_table(["request", "answer", "message"], rows)
 # Serving counts them (`:tensorflow:serving:request_count`):
 
 # %%
-import urllib.request
-
 with urllib.request.urlopen(server.rest_url + "/monitoring/prometheus/metrics") as reply:
     metrics_text = reply.read().decode()
 print("\n".join(line for line in metrics_text.splitlines()
@@ -394,6 +392,14 @@ with Stack(base, replicas=best["replicas"], batching=batching_setting(best["batc
             ((client_after.user + client_after.system)
              - (client_before.user + client_before.system)) / answered * 1e6)
         print(report.summary())
+    batched = {"sum": 0.0, "count": 0.0}  # images and batches, from each replica's metrics
+    for _, rest_port in stack.replica_ports:
+        with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics") as reply:
+            for line in reply.read().decode().splitlines():
+                for key in batched:
+                    if line.startswith(f":mnist_course:serving:batch_size_{key}{{"):
+                        batched[key] += float(line.split()[-1])
+mean_batch = batched["sum"] / batched["count"] if batched["count"] else 1.0
 c10 = {key: float(np.median([r.summary()[key] for r in runs])) for key in ("rps", "p99_ms")}
 met_runs = sum(r.rps >= RPS_GOAL and r.quantile(99) < P99_LIMIT_MS for r in runs)
 middle = sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
@@ -407,11 +413,19 @@ print(f"median of {len(runs)} runs: {c10['rps']:,.0f} req/s, p99 {c10['p99_ms']:
 #
 # Everything runs on this machine's cores: the replicas, nginx and the load generator itself.
 # CPU seconds per answered request, read from `/proc` for each process group, show who spends
-# them. The sum, times the request rate, is how many cores the run kept busy.
+# them. The sum, times the request rate, is how many cores the run kept busy. Inside the
+# replicas, the model's share follows from the mean batch size (the replicas' batch-size
+# metric) and the call costs measured above; the rest is serving machinery.
 
 # %% tags=["nbval-ignore-output"]
 cpu_us = {name: float(np.median(values)) for name, values in cpu_us.items()}
+replicas_us = sum(us for name, us in cpu_us.items() if name.startswith("replica"))
+model_us = np.interp(mean_batch, list(call_ms), list(call_ms.values())) / mean_batch * 1e3
+cpu_us = {"replicas: model calls (estimated)": min(model_us, replicas_us),
+          "replicas: gRPC, decoding, batching": max(replicas_us - model_us, 0.0),
+          "nginx": cpu_us["nginx"], "load generator": cpu_us["load generator"]}
 busy = sum(cpu_us.values()) * c10["rps"] / 1e6
+print(f"mean batch: {mean_batch:.1f} images")
 fig, ax = plt.subplots(figsize=(6, 2.8))
 ax.barh(list(cpu_us), list(cpu_us.values()), color="tab:gray")
 ax.set(xlabel="CPU µs per request", title=f"{busy:.2f} of {os.cpu_count()} cores busy")
@@ -419,11 +433,11 @@ plt.show()
 print({name: round(us) for name, us in cpu_us.items()})
 
 # %% [markdown]
-# The replica's share is the gRPC runtime, decoding and checking each request, the batching
-# loop, all in Python, plus the model calls, each shared by a batch (see the table of call
-# costs above). TF Serving does the same work in C++, and the article's cluster had cores to
-# spare for each replica; here the load generator and nginx compete for the same two cores,
-# which is also why a second replica does not help in the sweep.
+# The serving machinery (the gRPC runtime, decoding and checking each request, the batching
+# loop, all in Python) outweighs the model, whose calls a batch shares. TF Serving does that
+# work in C++, and the article's cluster had cores to spare for each replica; here the load
+# generator and nginx compete for the same two cores, which is also why a second replica does
+# not help in the sweep.
 
 # %% [markdown]
 # ## The article's architecture: replicas, balancer, monitoring

@@ -288,10 +288,9 @@ class Server:
 
 async def serve(entries: list[ModelEntry], *, host: str = "127.0.0.1", port: int = 8500,
                 rest_api_port: int = 0, batching: Batching | None = None,
-                metrics_path: str | None = None, poll_seconds: float = 1.0,
-                ready: asyncio.Future | None = None, stop: asyncio.Event | None = None) -> None:
-    """Run a server until ``stop`` is set (or SIGTERM/SIGINT arrives), then shut down cleanly:
-    refuse new requests, finish those in flight, stop the batchers."""
+                metrics_path: str | None = None, poll_seconds: float = 1.0) -> None:
+    """Run a server until SIGTERM or SIGINT, then shut down cleanly: refuse new requests,
+    finish those in flight (2 s of grace), stop the batchers."""
     server = Server(entries, batching, metrics_path)
     await server.manager.sync()
     grpc_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
@@ -304,19 +303,13 @@ async def serve(entries: list[ModelEntry], *, host: str = "127.0.0.1", port: int
         await runner.setup()
         site = web.TCPSite(runner, host, rest_api_port)
         await site.start()
-        rest_api_port = site._server.sockets[0].getsockname()[1]
     print(f"Running gRPC ModelServer at {host}:{port} ...", flush=True)
     if runner:
         print(f"Exporting HTTP/REST API at:{host}:{rest_api_port} ...", flush=True)
-    if ready is not None:
-        ready.set_result((server, port, rest_api_port))
-    stop = stop or asyncio.Event()
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (RuntimeError, ValueError):  # not the main thread (e.g. a test)
-            pass
+        loop.add_signal_handler(sig, stop.set)
     poller = loop.create_task(server.manager.poll(poll_seconds))
     try:
         await stop.wait()
