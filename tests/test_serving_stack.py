@@ -133,3 +133,44 @@ def test_configs_pass_their_own_checkers(tmp_path):
     check = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_stack_command_stops_everything_on_ctrl_c(model_store, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    needs_program("nginx")
+    needs_program("prometheus")
+    base = tmp_path / "models" / "mnist"
+    publish(model_store, base, 1)
+    # started as a shell starts a background job: SIGINT ignored, which Python then keeps
+    command = subprocess.Popen([sys.executable, "-m", "mnist_course.serving.stack",
+                                f"--model_base_path={base}", "--replicas=1"],
+                               stdout=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        lines = []
+        for line in command.stdout:
+            lines.append(line)
+            if line.startswith("export TF_SERVING_GRPC="):
+                break
+        target = lines[-1].split()[1].split("=")[1]
+        assert grpc_predict(np.zeros((1, 28, 28, 1), np.float32), target)[1] == 1
+        children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                    and _parent(p) == command.pid]
+        assert len(children) == 3  # the replica, nginx and Prometheus
+        command.send_signal(signal.SIGINT)
+        assert command.wait(30) == 0
+        assert not any(_alive(pid) for pid in children)
+    finally:
+        if command.poll() is None:  # a failed test still stops the stack (SIGTERM)
+            command.terminate()
+            command.wait(30)
+
+
+def _parent(proc: Path) -> int:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError):
+        return -1

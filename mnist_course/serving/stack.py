@@ -384,12 +384,10 @@ def main(argv: list[str] | None = None) -> int:
               f"export TF_SERVING_GRPC={stack.grpc_target} TF_SERVING_REST={stack.rest_url}",
               flush=True)
         stop = []
-        signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-        try:
-            while not stop:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # Ctrl-C, kill, hang-up
+            signal.signal(sig, lambda *_: stop.append(1))
+        while not stop:
+            time.sleep(0.5)
     return 0
 
 
