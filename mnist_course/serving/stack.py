@@ -61,7 +61,7 @@ worker_processes 1;
 daemon off;
 pid {workdir}/nginx.pid;
 error_log {workdir}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
+events {{ worker_connections 1024; }}
 http {{
     access_log off;
     client_body_temp_path {workdir}/nginx-tmp;
@@ -213,8 +213,9 @@ class Stack:
             conf = self.workdir / "nginx.conf"
             conf.write_text(nginx_config(self.grpc_port, self.rest_port, self.replica_ports,
                                          self.workdir))
-            self._spawn("nginx", [nginx, "-p", str(self.workdir), "-c", str(conf),
-                                  "-e", str(self.workdir / "nginx-error.log")])
+            # no `-e` (nginx >= 1.19.5 only; Binder's Ubuntu has 1.18): the config's error_log
+            # takes over once read, and a non-root start's alert about the default log is harmless
+            self._spawn("nginx", [nginx, "-p", str(self.workdir), "-c", str(conf)])
             self._wait(lambda: _port_open(self.rest_port), "nginx", timeout)
             if prometheus:
                 self.prometheus_port = free_port()
