@@ -75,7 +75,7 @@ class ServingChecks:
             server = ServerProcess([f"--model_config_file={path}",
                                     "--file_system_poll_wait_seconds=0"],
                                    log_path=folder / "server.log").start()
-        except RuntimeError as error:
+        except RuntimeError as error:  # StartError: the server exited or never got ready
             return self._report("version_routing", [f"the server refused the config: "
                                                     f"{str(error).splitlines()[-1]}"])
         try:

@@ -21,6 +21,14 @@ def needs_program(name: str) -> str:
         pytest.skip(str(error))
 
 
+def rest_text(url: str) -> str:
+    """The body of a GET, as text (a metrics page, say)."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read().decode()
+
+
 @pytest.fixture(scope="session")
 def model_store(tmp_path_factory) -> Path:
     """Two versions of a small MNIST model, exported once, to copy into repositories."""

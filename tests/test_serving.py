@@ -4,6 +4,7 @@ bad requests over gRPC and REST (TF Serving's status codes and HTTP codes)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import time
 
@@ -35,7 +36,7 @@ from mnist_course.serving.models import (  # noqa: E402
     validate,
 )
 from mnist_course.serving.server import array_to_tensor, tensor_to_array  # noqa: E402
-from tests.conftest import needs_program, publish  # noqa: E402
+from tests.conftest import needs_program, publish, rest_text  # noqa: E402
 
 IMAGES = np.linspace(0, 1, 3 * 784, dtype=np.float32).reshape(3, 28, 28, 1)
 SPEC = TensorSpec("keras_tensor", "DT_FLOAT", (-1, 28, 28, 1))
@@ -291,7 +292,7 @@ def test_grpc_bad_input_gets_its_status_and_the_server_goes_on(server, case, mak
                                                                message):
     error = _grpc_error(server, make())
     assert error.code() == getattr(grpc.StatusCode, code), error.details()
-    assert __import__("re").search(message, error.details()), error.details()
+    assert re.search(message, error.details()), error.details()
     assert grpc_predict(IMAGES, server["grpc"])[0].shape == (3, 10)
 
 
@@ -331,7 +332,7 @@ def test_rest_bad_input_gets_its_http_code(server, path, body, status, message):
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request, timeout=10)
     assert error.value.code == status
-    assert __import__("re").search(message, json.loads(error.value.read())["error"])
+    assert re.search(message, json.loads(error.value.read())["error"])
     assert rest("/v1/models/mnist:predict", {"instances": IMAGES[:1].tolist()},
                 url=server["rest"])[0] == 200
 
@@ -343,13 +344,6 @@ def test_metrics_count_requests_by_status(server):
     assert ':tensorflow:serving:request_latency_bucket{model_name="mnist",API="predict",' \
            'entrypoint="GRPC",le=' in text
     assert ':mnist_course:serving:version_loaded{model_name="mnist",version="1"} 1' in text
-
-
-def rest_text(url: str) -> str:
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.read().decode()
 
 
 def _ok_count(server) -> float:

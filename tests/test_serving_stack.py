@@ -4,7 +4,6 @@ and rolled back under load with no failed request; everything stopped afterwards
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from mnist_course.serving.client import grpc_predict, rest
 from mnist_course.serving.loadtest import digits_requests, run_load
 from mnist_course.serving.stack import Stack, nginx_config, prometheus_config
-from tests.conftest import needs_program, publish
+from tests.conftest import needs_program, publish, rest_text
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +28,23 @@ def stack(model_store, tmp_path_factory):
     assert not stack.running()
 
 
-def _alive(pid: int) -> bool:
+def _stat(pid: int | str) -> list[str]:
+    """Fields of /proc/PID/stat after the command name: state, parent, group, ...; [] if gone."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and \
-        Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return bool(fields) and fields[0] != "Z"  # a zombie has exited
+
+
+def _processes(field: int, value: int) -> list[int]:
+    """PIDs whose stat field ``field`` (1: parent, 2: process group) equals ``value``."""
+    return [int(p.name) for p in Path("/proc").iterdir()
+            if p.name.isdigit() and (_stat(p.name)[field:field + 1] or [None])[0] == str(value)]
 
 
 def test_requests_reach_both_replicas_through_nginx(stack):
@@ -53,13 +62,6 @@ def test_requests_reach_both_replicas_through_nginx(stack):
                                     'status="OK"}'))
         per_replica.append(float(line.split()[-1]))
     assert all(count >= 5 for count in per_replica), per_replica  # round robin
-
-
-def rest_text(url: str) -> str:
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.read().decode()
 
 
 def test_prometheus_scrapes_every_replica(stack):
@@ -104,18 +106,9 @@ def test_stop_leaves_no_process(model_store, tmp_path):
     with Stack(base, replicas=1, prometheus=False) as stack:
         pids = list(stack.running().values())
         workdir = stack.workdir
-        groups = set(pids)
-        members = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
-                   and _group(p) in groups]
+        members = [pid for group in pids for pid in _processes(2, group)]
         assert len(members) > len(pids)  # nginx's worker, the replica's own threads aside
     assert not any(_alive(pid) for pid in members) and not workdir.exists()
-
-
-def _group(proc: Path) -> int:
-    try:
-        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
-    except (OSError, IndexError):
-        return -1
 
 
 def test_configs_pass_their_own_checkers(tmp_path):
@@ -157,8 +150,7 @@ def test_stack_command_stops_everything_on_ctrl_c(model_store, tmp_path):
                 break
         target = lines[-1].split()[1].split("=")[1]
         assert grpc_predict(np.zeros((1, 28, 28, 1), np.float32), target)[1] == 1
-        children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
-                    and _parent(p) == command.pid]
+        children = _processes(1, command.pid)
         assert len(children) == 3  # the replica, nginx and Prometheus
         command.send_signal(signal.SIGINT)
         assert command.wait(30) == 0
@@ -167,10 +159,3 @@ def test_stack_command_stops_everything_on_ctrl_c(model_store, tmp_path):
         if command.poll() is None:  # a failed test still stops the stack (SIGTERM)
             command.terminate()
             command.wait(30)
-
-
-def _parent(proc: Path) -> int:
-    try:
-        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError):
-        return -1

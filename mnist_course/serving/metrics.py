@@ -84,20 +84,17 @@ class Metrics:
     def render(self) -> str:
         """The text exposition format that Prometheus scrapes."""
         with self._lock:
-            lines = ["# TYPE :tensorflow:serving:request_count counter"]
-            lines += [f":tensorflow:serving:request_count{{{k}}} {v}"
-                      for k, v in sorted(self.requests.items())]
-            lines.append("# TYPE :tensorflow:serving:request_latency histogram")
-            for key, hist in sorted(self.latency.items()):
-                lines += hist.lines(":tensorflow:serving:request_latency", key)
-            lines.append("# TYPE :tensorflow:cc:saved_model:load_attempt_count counter")
-            lines += [f":tensorflow:cc:saved_model:load_attempt_count{{{k}}} {v}"
-                      for k, v in sorted(self.loads.items())]
-            lines.append("# TYPE :mnist_course:serving:batch_size histogram")
-            for key, hist in sorted(self.batch_size.items()):
-                lines += hist.lines(":mnist_course:serving:batch_size", key)
-            lines.append("# TYPE :mnist_course:serving:version_loaded gauge")
-            lines += [f":mnist_course:serving:version_loaded"
-                      f"{{{_labels(model_name=m, version=v)}}} {state}"
-                      for (m, v), state in sorted(self.loaded.items())]
+            loaded = {_labels(model_name=m, version=v): state
+                      for (m, v), state in self.loaded.items()}
+            families = [(":tensorflow:serving:request_count", "counter", self.requests),
+                        (":tensorflow:serving:request_latency", "histogram", self.latency),
+                        (":tensorflow:cc:saved_model:load_attempt_count", "counter", self.loads),
+                        (":mnist_course:serving:batch_size", "histogram", self.batch_size),
+                        (":mnist_course:serving:version_loaded", "gauge", loaded)]
+            lines = []
+            for name, kind, series in families:
+                lines.append(f"# TYPE {name} {kind}")
+                for key, value in sorted(series.items()):
+                    lines += value.lines(name, key) if kind == "histogram" else \
+                        [f"{name}{{{key}}} {value}"]
         return "\n".join(lines) + "\n"

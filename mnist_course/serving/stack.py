@@ -126,39 +126,23 @@ class ServerProcess:
     def start(self, timeout: float = 90.0) -> ServerProcess:
         self.grpc_port, self.rest_port = free_port(), free_port()
         self.grpc_target, self.rest_url = f"{HOST}:{self.grpc_port}", f"http://{HOST}:{self.rest_port}"
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, *self.command[1:]], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-                start_new_session=True)
+        self.process = _spawn([sys.executable, *self.command[1:]], self.log_path)
         atexit.register(self.stop)
-        deadline = time.monotonic() + timeout
         url = f"{self.rest_url}/v1/models/{self.model_name}"
-        while not _http_ok(url):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the server did not start; its log ({self.log_path}) "
-                                   f"ends:\n{self.log()}")
-            time.sleep(0.2)
+        try:
+            _wait_ready(lambda: _http_ok(url), self.process, "the server", self.log_path, timeout)
+        except StartError:
+            self.stop()
+            raise
         return self
 
     def log(self, lines: int = 20) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return _tail(self.log_path, lines)
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM, wait (SIGKILL after ``timeout``); the exit code, 0 for a clean shutdown."""
         atexit.unregister(self.stop)
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                _signal_group(self.process, signal.SIGKILL)
-                self.process.wait()
-        return self.process.returncode
+        return None if self.process is None else _stop(self.process, timeout)
 
     def __enter__(self) -> ServerProcess:
         return self.start()
@@ -254,42 +238,18 @@ class Stack:
             self._wait(lambda url=url: _http_ok(url), f"replica-{i}", timeout)
 
     def _spawn(self, name: str, command: list[str]) -> None:
-        log = open(self.workdir / f"{name}.log", "wb")
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        self.processes[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                                stdin=subprocess.DEVNULL, env=env,
-                                                start_new_session=True)
-        log.close()
+        self.processes[name] = _spawn(command, self.workdir / f"{name}.log")
 
     def _wait(self, ready, name: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            process = self.processes[name]
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with code {process.returncode}; its log "
-                                   f"({self.workdir / (name + '.log')}) ends:\n{self.log(name)}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{name} not ready after {timeout:.0f} s; log:\n"
-                                   f"{self.log(name)}")
-            time.sleep(0.2)
+        _wait_ready(ready, self.processes[name], name, self.workdir / f"{name}.log", timeout)
 
     def log(self, name: str, lines: int = 20) -> str:
-        path = self.workdir / f"{name}.log"
-        text = path.read_text(errors="replace") if path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return _tail(self.workdir / f"{name}.log", lines)
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM each process group (balancer first, replicas last), wait, then SIGKILL."""
+        """Stop each part (balancer first, replicas last): SIGTERM, wait, then SIGKILL."""
         for name in reversed(list(self.processes)):
-            process = self.processes.pop(name)
-            if process.poll() is None:
-                _signal_group(process, signal.SIGTERM)
-                try:
-                    process.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    _signal_group(process, signal.SIGKILL)
-                    process.wait()
-            _signal_group(process, signal.SIGKILL)  # children left in its group, if any
+            _stop(self.processes.pop(name), timeout)
         atexit.unregister(self.stop)
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -343,6 +303,52 @@ class Stack:
                 return
             time.sleep(0.25)
         raise TimeoutError(f"Prometheus has not scraped all {self.replicas} replicas")
+
+
+class StartError(RuntimeError):
+    """A part of the stack exited or did not get ready in time; the message ends with its log."""
+
+
+def _spawn(command: list[str], log_path: Path) -> subprocess.Popen:
+    """Start ``command`` in its own process group (so one signal reaches its children), quiet
+    TensorFlow, output to ``log_path``."""
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                                start_new_session=True)
+
+
+def _tail(log_path: Path, lines: int = 20) -> str:
+    text = log_path.read_text(errors="replace") if log_path.exists() else ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _wait_ready(ready, process: subprocess.Popen, name: str, log_path: Path,
+                timeout: float) -> None:
+    """Poll ``ready()`` until true; StartError if ``process`` exits or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None:
+            raise StartError(f"{name} exited with code {process.returncode}; its log "
+                             f"({log_path}) ends:\n{_tail(log_path)}")
+        if time.monotonic() > deadline:
+            raise StartError(f"{name} not ready after {timeout:.0f} s; its log ({log_path}) "
+                             f"ends:\n{_tail(log_path)}")
+        time.sleep(0.2)
+
+
+def _stop(process: subprocess.Popen, timeout: float) -> int:
+    """SIGTERM the process group, wait up to ``timeout``, then SIGKILL; the exit code."""
+    if process.poll() is None:
+        _signal_group(process, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+    _signal_group(process, signal.SIGKILL)  # children left in its group, if any
+    return process.returncode
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
