@@ -122,3 +122,81 @@ def test_empty_displays_are_dropped():
     ]
     kept = notebooks.coalesce_streams(outputs)
     assert [o["data"].get("text/html") for o in kept] == [["<b>x</b>"], None]
+
+
+# -- the stamp sees the package and the libraries --------------------------------------------
+
+def _importing(source):
+    nb = _executed_notebook()
+    nb["cells"][2]["source"] = source
+    return nb
+
+
+def test_dependencies_follow_imports_through_the_package():
+    files, external = notebooks.dependencies(
+        _importing("from mnist_course.checks.ch01 import check\nimport numpy as np"))
+    names = {f.relative_to(ROOT).as_posix() for f in files}
+    assert {"mnist_course/__init__.py", "mnist_course/checks/__init__.py",
+            "mnist_course/checks/core.py", "mnist_course/checks/ch01.py",
+            "mnist_course/models.py", "mnist_course/training.py"} <= names
+    assert not any("serving" in n or "ch03" in n for n in names)  # only what it imports
+    assert {"numpy", "keras"} <= set(external) and "os" not in external
+
+
+def test_magics_and_top_level_await_do_not_hide_imports():
+    files, _ = notebooks.dependencies(_importing(
+        "%matplotlib inline\n!ls\nfrom mnist_course import claims\nawait something()"))
+    assert ROOT / "mnist_course" / "claims.py" in files
+
+
+def test_a_changed_package_module_or_library_makes_outputs_stale(tmp_path):
+    path = _write(tmp_path, _importing("from mnist_course import claims"))
+    notebooks.stamp(path, "full")
+    assert notebooks.problems(path) == []
+    nb = json.loads(path.read_text())
+    stamp = nb["metadata"]["mnist_course"]
+    assert "mnist_course/claims.py" in stamp["package_sha256"]
+    assert stamp["libraries"].get("numpy")
+    stamp["package_sha256"]["mnist_course/claims.py"] = "0" * 64
+    stamp["libraries"]["numpy"] = "0.0.1"
+    path.write_text(json.dumps(nb))
+    found = notebooks.problems(path)
+    assert any("mnist_course/claims.py changed since the run" in p for p in found)
+    assert any("library numpy: ran with 0.0.1" in p for p in found)
+
+
+def test_an_old_stamp_without_the_package_is_stale(tmp_path):
+    path = _write(tmp_path, _executed_notebook())
+    notebooks.stamp(path, "full")
+    nb = json.loads(path.read_text())
+    del nb["metadata"]["mnist_course"]["package_sha256"]
+    path.write_text(json.dumps(nb))
+    assert any("old stamp" in p for p in notebooks.problems(path))
+
+
+# -- Colab ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_every_notebook_opens_with_the_generated_colab_cell(path):
+    nb = json.loads(path.read_text())
+    assert notebooks.first_code_cell(nb) == notebooks.colab_cell(path.parent.name), (
+        f"{path.name}: its first code cell is not the Colab set-up; regenerate it from "
+        "book/_config.yml (mnist_course.notebooks.colab_cell)")
+
+
+def test_the_colab_cell_does_nothing_here_and_everything_on_colab(monkeypatch):
+    import sys
+    import types
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    code = TransformerManager().transform_cell(notebooks.colab_cell("chapters"))
+    calls = []
+    shell = types.SimpleNamespace(system=calls.append, run_line_magic=lambda *a: calls.append(a))
+    exec(code, {"get_ipython": lambda: shell})
+    assert calls == []
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    exec(code, {"get_ipython": lambda: shell})
+    assert "git clone" in calls[0] and "github.com" in calls[0]
+    assert calls[1][0] == "pip" and calls[2] == ("cd", "/content/mnist-course/chapters")
