@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mnist_course.checks import check, strict_check
+from mnist_course.checks import ch00, ch01, ch02, ch03, ch04a
 
 
 def right_count(labels):
@@ -43,30 +43,30 @@ EXERCISES = [
 
 @pytest.mark.parametrize("name,right,wrong", EXERCISES)
 def test_lenient_explains_without_raising(name, right, wrong, capsys):
-    assert getattr(check, name)(right).passed
+    assert getattr(ch00.check, name)(right).passed
     assert "all checks passed" in capsys.readouterr().out
     for bad in (wrong, stub):
-        result = getattr(check, name)(bad)
+        result = getattr(ch00.check, name)(bad)
         assert not result.passed and result.problems
         assert "not there yet" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("name,right,wrong", EXERCISES)
 def test_strict_raises_on_wrong_answer(name, right, wrong):
-    assert getattr(strict_check, name)(right).passed
+    assert getattr(ch00.strict_check, name)(right).passed
     for bad in (wrong, stub):
         with pytest.raises(AssertionError, match=name):
-            getattr(strict_check, name)(bad)
+            getattr(ch00.strict_check, name)(bad)
 
 
 def test_messages_say_what_is_missing(capsys):
-    assert "not implemented yet" in check.count_classes(stub).problems[0]
-    assert "here 9" in check.count_classes(wrong_count).problems[0]
-    assert "counts are wrong" in check.count_classes(lambda y: right_count(y) + 1).problems[0]
-    assert "float32" in " ".join(check.to_model_input(lambda x: x[..., None]).problems)
-    assert "(4, 28, 28, 1)" in check.to_model_input(no_channel).problems[0]
-    assert "rounded" in check.class_means(rounded_means).problems[0]
-    assert "ZeroDivisionError" in check.count_classes(lambda labels: 1 / 0).problems[0]
+    assert "not implemented yet" in ch00.check.count_classes(stub).problems[0]
+    assert "here 9" in ch00.check.count_classes(wrong_count).problems[0]
+    assert "counts are wrong" in ch00.check.count_classes(lambda y: right_count(y) + 1).problems[0]
+    assert "float32" in " ".join(ch00.check.to_model_input(lambda x: x[..., None]).problems)
+    assert "(4, 28, 28, 1)" in ch00.check.to_model_input(no_channel).problems[0]
+    assert "rounded" in ch00.check.class_means(rounded_means).problems[0]
+    assert "ZeroDivisionError" in ch00.check.count_classes(lambda labels: 1 / 0).problems[0]
 
 
 # -- chapter 01 ----------------------------------------------------------------------------
@@ -76,18 +76,22 @@ def right_separable(k, c_in, c_out):
 
 
 def test_separable_params_modes():
-    assert check.separable_params(right_separable).passed
-    no_bias = check.separable_params(lambda k, c_in, c_out: k * k * c_in + c_in * c_out)
+    assert ch01.check.separable_params(right_separable).passed
+    no_bias = ch01.check.separable_params(lambda k, c_in, c_out: k * k * c_in + c_in * c_out)
     assert not no_bias.passed and "biases" in no_bias.problems[0]
     with pytest.raises(AssertionError, match="separable_params"):
-        strict_check.separable_params(lambda k, c_in, c_out: k * k * c_in * c_out + c_out)
-    assert "not implemented" in check.separable_params(stub).problems[0]
+        ch01.strict_check.separable_params(lambda k, c_in, c_out: k * k * c_in * c_out + c_out)
+    assert "not implemented" in ch01.check.separable_params(stub).problems[0]
 
 
 def good_se(x, ratio=16):
-    from mnist_course.models import se_block
+    import keras
 
-    return se_block(x, ratio=ratio)
+    channels = x.shape[-1]
+    s = keras.layers.GlobalAveragePooling2D()(x)
+    s = keras.layers.Dense(max(4, channels // ratio), activation="relu")(s)
+    s = keras.layers.Dense(channels, activation="sigmoid")(s)
+    return keras.layers.Multiply()([x, keras.layers.Reshape((1, 1, channels))(s)])
 
 
 def no_sigmoid_se(x, ratio=16):
@@ -101,23 +105,23 @@ def no_sigmoid_se(x, ratio=16):
 
 
 def test_se_block_modes():
-    assert check.se_block(good_se).passed
-    assert "parameters" in check.se_block(lambda x, ratio: x).problems[0]
-    bad = check.se_block(no_sigmoid_se)
+    assert ch01.check.se_block(good_se).passed
+    assert "parameters" in ch01.check.se_block(lambda x, ratio: x).problems[0]
+    bad = ch01.check.se_block(no_sigmoid_se)
     assert not bad.passed and "sigmoid" in bad.problems[0]
     with pytest.raises(AssertionError, match="se_block"):
-        strict_check.se_block(no_sigmoid_se)
-    assert "not implemented" in check.se_block(stub).problems[0]
+        ch01.strict_check.se_block(no_sigmoid_se)
+    assert "not implemented" in ch01.check.se_block(stub).problems[0]
 
 
 def test_budget_model_rejects_before_training():
     from mnist_course import models
 
-    over = check.budget_model(models.lenet5)
+    over = ch01.check.budget_model(models.lenet5)
     assert not over.passed and "over the budget" in over.problems[0]
     with pytest.raises(AssertionError, match="budget_model"):
-        strict_check.budget_model(models.lenet5)
-    assert "not implemented" in check.budget_model(stub).problems[0]
+        ch01.strict_check.budget_model(models.lenet5)
+    assert "not implemented" in ch01.check.budget_model(stub).problems[0]
 
 
 # -- chapter 04a ---------------------------------------------------------------------------
@@ -127,12 +131,12 @@ def right_quantize(images, scale, zero_point):
 
 
 def test_quantize_input_modes():
-    assert check.quantize_input(right_quantize).passed
-    truncating = check.quantize_input(
+    assert ch04a.check.quantize_input(right_quantize).passed
+    truncating = ch04a.check.quantize_input(
         lambda x, s, z: np.clip(x / s + z, 0, 255).astype(np.uint8))
     assert not truncating.passed and "Round" in truncating.problems[0]
     with pytest.raises(AssertionError, match="quantize_input"):
-        strict_check.quantize_input(lambda x, s, z: (x * 255).astype(np.float32))
+        ch04a.strict_check.quantize_input(lambda x, s, z: (x * 255).astype(np.float32))
 
 
 def float_converter(saved_model_dir, representative):
@@ -142,16 +146,16 @@ def float_converter(saved_model_dir, representative):
 
 
 def test_int8_converter_rejects_a_float_model():
-    result = check.int8_converter(float_converter)
+    result = ch04a.check.int8_converter(float_converter)
     assert not result.passed
     assert any("float tensors remain" in p for p in result.problems)
     assert any("not uint8" in p for p in result.problems)
 
 
 def test_heaviest_op_modes():
-    assert not check.heaviest_op(lambda interpreter: 0).passed
+    assert not ch04a.check.heaviest_op(lambda interpreter: 0).passed
     with pytest.raises(AssertionError, match="heaviest_op"):
-        strict_check.heaviest_op(lambda interpreter: -1)
+        ch04a.strict_check.heaviest_op(lambda interpreter: -1)
 
 
 # -- chapter 03 ----------------------------------------------------------------------------
@@ -175,25 +179,28 @@ def numpy_watch_fgsm(model, images, labels, epsilon):
     return images + epsilon * np.sign(tape.gradient(loss, images))
 
 
-def test_fgsm_checker():
-    from mnist_course import robustness
+def own_fgsm(model, images, labels, epsilon):
 
-    assert check.fgsm(robustness.fgsm).passed
-    assert "clip" in " ".join(check.fgsm(unclipped_fgsm).problems)
-    assert not check.fgsm(numpy_watch_fgsm).passed
+    return np.clip(unclipped_fgsm(model, images, labels, epsilon), 0, 1).astype(np.float32)
+
+
+def test_fgsm_checker():
+    assert ch03.check.fgsm(own_fgsm).passed
+    assert "clip" in " ".join(ch03.check.fgsm(unclipped_fgsm).problems)
+    assert not ch03.check.fgsm(numpy_watch_fgsm).passed
     with pytest.raises(AssertionError, match="fgsm"):
-        strict_check.fgsm(lambda model, x, y, eps: x)
+        ch03.strict_check.fgsm(lambda model, x, y, eps: x)
 
 
 def test_random_erasing_checker():
     import keras
 
-    dropout = check.random_erasing(lambda p: keras.layers.Dropout(0.5))
+    dropout = ch03.check.random_erasing(lambda p: keras.layers.Dropout(0.5))
     assert "leave [0, 1]" in " ".join(dropout.problems)   # dropout rescales what it keeps
-    identity = check.random_erasing(lambda p: keras.layers.Identity())
+    identity = ch03.check.random_erasing(lambda p: keras.layers.Identity())
     assert "rectangle erased" in " ".join(identity.problems)
     with pytest.raises(AssertionError, match="random_erasing"):
-        strict_check.random_erasing(stub)
+        ch03.strict_check.random_erasing(stub)
 
 
 def test_attack_evaluation_checker():
@@ -203,20 +210,31 @@ def test_attack_evaluation_checker():
     def dishonest(model, x, y):
         return 0.0, x
 
-    assert "does nothing" in " ".join(check.attack_evaluation(no_attack).problems)
-    assert "you report" in " ".join(check.attack_evaluation(dishonest).problems)
+    assert "does nothing" in " ".join(ch03.check.attack_evaluation(no_attack).problems)
+    assert "you report" in " ".join(ch03.check.attack_evaluation(dishonest).problems)
 
 
 # -- chapter 02 ----------------------------------------------------------------------------
 
+def own_space():
+    import math
+
+    from hyperopt import hp
+
+    return {"lr": hp.loguniform("lr", math.log(1e-5), math.log(1e-2)),
+            "batch_size": hp.choice("batch_size", [32, 64, 128, 256]),
+            "dropout": hp.uniform("dropout", 0.1, 0.5),
+            "filters": hp.quniform("filters", 16, 64, 8)}
+
+
 def test_fixed_space_checker():
     from mnist_course import tuning
 
-    assert check.fixed_space(tuning.search_space).passed
-    buggy = check.fixed_space(tuning.article_space)
+    assert ch02.check.fixed_space(own_space).passed
+    buggy = ch02.check.fixed_space(tuning.article_space)
     assert not buggy.passed and "natural logarithms" in buggy.problems[0]
     with pytest.raises(AssertionError, match="fixed_space"):
-        strict_check.fixed_space(lambda: {"lr": 0.001})
+        ch02.strict_check.fixed_space(lambda: {"lr": 0.001})
 
 
 def test_conditional_space_checker():
@@ -237,11 +255,11 @@ def test_conditional_space_checker():
             {"name": "sgd", "lr": hp.loguniform("s_lr", math.log(1e-3), math.log(1e-1)),
              "momentum": hp.uniform("m2", 0.5, 0.99)}])}
 
-    assert check.conditional_space(right).passed
+    assert ch02.check.conditional_space(right).passed
     assert "adam should have no momentum" in " ".join(
-        check.conditional_space(shared_momentum).problems)
+        ch02.check.conditional_space(shared_momentum).problems)
     with pytest.raises(AssertionError, match="conditional_space"):
-        strict_check.conditional_space(stub)
+        ch02.strict_check.conditional_space(stub)
 
 
 def test_early_stopping_objective_checker():
@@ -253,7 +271,74 @@ def test_early_stopping_objective_checker():
             return {"loss": min(losses), "status": STATUS_OK, "epochs": max_epochs}
         return objective
 
-    result = check.early_stopping_objective(never_stops)
+    result = ch02.check.early_stopping_objective(never_stops)
     assert not result.passed
     assert any("should run 6 epochs" in p for p in result.problems)
     assert any("STATUS_FAIL" in p for p in result.problems)
+
+
+# -- the package's own function is not an answer -------------------------------------------
+
+def test_checkers_refuse_the_package_function():
+    from mnist_course import export, models, robustness, tuning
+
+    cases = [
+        (ch03.check.fgsm, robustness.fgsm, "mnist_course.robustness.fgsm"),
+        (ch02.check.fixed_space, tuning.search_space, "mnist_course.tuning.search_space"),
+        (ch02.check.fixed_space, lambda: tuning.search_space(), "search_space"),
+        (ch01.check.se_block, lambda x, r: models.se_block(x, r), "se_block"),
+        (ch01.check.budget_model, lambda: models.compact_cnn(widths=(12, 24, 48)),
+         "compact_cnn"),
+        (ch04a.check.quantize_input, export.quantize, "export.quantize"),
+        (ch04a.check.int8_converter, lambda d, r: export.to_tflite(d, "int8", r), "to_tflite"),
+    ]
+    for checker, answer, name in cases:
+        result = checker(answer)
+        assert not result.passed and name in result.problems[0], (name, result.problems)
+        assert "write it yourself" in result.problems[0]
+
+
+def test_a_helper_that_calls_the_package_is_caught_too():
+    from mnist_course.robustness import fgsm as imported_fgsm
+
+    def helper(model, x, y, eps):
+        return imported_fgsm(model, x, y, eps)
+
+    def answer(model, x, y, eps):
+        return helper(model, x, y, eps)
+
+    assert "robustness.fgsm" in ch03.check.fgsm(answer).problems[0]
+
+
+def test_a_call_the_inspection_misses_meets_the_stub():
+    import importlib
+
+    def sneaky():
+        return getattr(importlib.import_module("mnist_course.tuning"), "search_" + "space")()
+
+    result = ch02.check.fixed_space(sneaky)
+    assert not result.passed and "switched off" in result.problems[0]
+    from mnist_course import tuning
+
+    assert tuning.search_space.__module__ == "mnist_course.tuning"  # restored afterwards
+    assert "lr" in tuning.search_space()
+
+
+def test_heaviest_op_accepts_every_tied_operator(monkeypatch):
+    from mnist_course import export
+
+    monkeypatch.setattr(export.TFLiteModel, "op_macs",
+                        lambda self: [(0, "CONV_2D", 10), (1, "CONV_2D", 50), (2, "FC", 50)])
+    assert ch04a.check.heaviest_op(lambda interpreter: 1).passed
+    assert ch04a.check.heaviest_op(lambda interpreter: 2).passed
+    assert not ch04a.check.heaviest_op(lambda interpreter: 0).passed
+
+
+def test_attack_evaluation_bounds_the_perturbation_by_epsilon():
+    def unbounded(model, x, y):
+        noisy = np.clip(x + np.random.default_rng(0).uniform(-0.5, 0.5, x.shape), 0, 1)
+        noisy = noisy.astype(np.float32)
+        return float(np.mean(model.predict(noisy, verbose=0).argmax(-1) == y)), noisy
+
+    problems = " ".join(ch03.check.attack_evaluation(unbounded).problems)
+    assert "more than epsilon" in problems
