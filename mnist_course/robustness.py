@@ -186,7 +186,8 @@ def adversarial_fit(model, x: np.ndarray, y: np.ndarray, epochs: int = 5, epsilo
     """Train on a mix of clean and FGSM examples made on the fly against the current weights.
 
     Each batch's loss is ``clean_share * loss(clean) + (1 - clean_share) * loss(adversarial)``
-    (Goodfellow et al.'s mixture). Same optimiser and schedule as ``training.fit``. Returns
+    (Goodfellow et al.'s mixture). Same optimiser, schedule and, for a given ``seed``, data
+    order as ``training.fit``. Returns
     ``{"loss": [...], "seconds": ...}``.
     """
     import math
@@ -196,6 +197,7 @@ def adversarial_fit(model, x: np.ndarray, y: np.ndarray, epochs: int = 5, epsilo
     import tensorflow as tf
     from tqdm import tqdm
 
+    from mnist_course.training import batches
     from mnist_course.training import optimizer as course_optimizer
 
     optimizer = course_optimizer(epochs * math.ceil(len(x) / batch_size), learning_rate)
@@ -211,8 +213,7 @@ def adversarial_fit(model, x: np.ndarray, y: np.ndarray, epochs: int = 5, epsilo
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    data = (tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y))
-            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size))
+    data = batches(x, y, batch_size, seed)  # the data order training.fit uses for this seed
     history, start = {"loss": []}, time.perf_counter()
     for _ in tqdm(range(epochs), desc=f"{model.name} (adversarial)", unit="epoch",
                   disable=not progress):

@@ -84,6 +84,26 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def describe_machine() -> str:
+    """One line naming what a measurement ran on, e.g. "AMD EPYC, 2 CPU threads, no GPU"."""
+    tf = import_tensorflow()
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    gpus = tf.config.list_physical_devices("GPU")
+    gpu = ", ".join(_gpu_name(g) for g in gpus) if gpus else "no GPU"
+    return f"{cpu}, {os.cpu_count()} CPU threads, {gpu}"
+
+
+def _gpu_name(device) -> str:
+    tf = import_tensorflow()
+    return tf.config.experimental.get_device_details(device).get("device_name", device.name)
+
+
 def environment_report(packages: tuple[str, ...] = (
     "tensorflow", "keras", "numpy", "hyperopt", "scikit-learn", "ai-edge-litert", "matplotlib",
 )) -> dict[str, str]:

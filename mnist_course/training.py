@@ -65,28 +65,33 @@ def augmentation_policy(rotation: float = 15, shift: float = 0.1, zoom: float = 
     ], name="augmentation")
 
 
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int = 128, seed: int = 0,
+            augment: keras.Layer | None = None):
+    """The training stream: ``(x, y)`` reshuffled every epoch in an order fixed by ``seed``,
+    batched, and passed through ``augment`` (training mode) if given. Two runs with the same
+    seed see the same images in the same order, with or without ``augment``: what makes a
+    comparison of treatments paired."""
+    import tensorflow as tf
+
+    data = (tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y))
+            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size))
+    if augment is not None:
+        data = data.map(lambda xb, yb: (augment(xb, training=True), yb),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
 def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, validation: tuple | None = None,
         epochs: int = 5, batch_size: int = 128, learning_rate: float = 2e-3,
         progress: bool = True, augment: keras.Layer | None = None, seed: int = 0) -> dict:
-    """Compile and train ``model``; return its history (a dict of per-epoch lists) plus the
-    training time in seconds under ``"seconds"``.
-
-    With ``augment`` (e.g. :func:`augmentation_policy`), training batches pass through it
-    inside a ``tf.data`` pipeline (shuffled with ``seed``), so every epoch sees new variants.
-    """
+    """Compile and train ``model`` on :func:`batches` (data order fixed by ``seed``, every
+    epoch new variants through ``augment`` if given); return its history (a dict of
+    per-epoch lists) plus the training time in seconds under ``"seconds"``."""
     steps = epochs * math.ceil(len(x) / batch_size)
     compile_model(model, steps, learning_rate)
     callbacks = [EpochBar(epochs, model.name)] if progress else []
-    if augment is not None:
-        import tensorflow as tf
-
-        data = (tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y))
-                .shuffle(len(x), seed=seed).batch(batch_size)
-                .map(lambda xb, yb: (augment(xb, training=True), yb),
-                     num_parallel_calls=tf.data.AUTOTUNE)
-                .prefetch(tf.data.AUTOTUNE))
-        x, y, batch_size = data, None, None
     start = time.perf_counter()
-    history = model.fit(x, y, validation_data=validation, epochs=epochs, batch_size=batch_size,
-                        verbose=0, callbacks=callbacks, shuffle=augment is None)
+    history = model.fit(batches(x, y, batch_size, seed, augment), validation_data=validation,
+                        epochs=epochs, verbose=0, callbacks=callbacks,
+                        shuffle=False)  # batches() shuffles, with the seed
     return {**history.history, "seconds": time.perf_counter() - start}
