@@ -1,4 +1,5 @@
-"""Command line: ``python -m mnist_course data verify`` and ``... notebooks run|check``."""
+"""Command line: ``python -m mnist_course data verify``, ``... notebooks run|check`` and
+``... claims [--check]``."""
 
 from __future__ import annotations
 
@@ -50,6 +51,22 @@ def _notebooks_check(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _claims(args: argparse.Namespace) -> int:
+    from mnist_course import ledger
+
+    if args.check:
+        problems = ledger.stale()
+        for problem in problems:
+            print(problem)
+        if problems:
+            print("Fix: run `python -m mnist_course claims` and commit README.md and "
+                  f"{ledger.BOOK_PAGE}.")
+        return 1 if problems else 0
+    ledger.write()
+    print(f"wrote the claims table of README.md and {ledger.BOOK_PAGE}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mnist_course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     chk = nb_sub.add_parser("check", help="stamp, execution order and error outputs")
     chk.add_argument("notebooks", nargs="+", type=Path)
     chk.set_defaults(func=_notebooks_check)
+
+    claims_p = sub.add_parser("claims", help="generate the README's claims table and "
+                                             "book/claims.md from the committed notebooks")
+    claims_p.add_argument("--check", action="store_true",
+                          help="only say whether they are current (exit 1 if not)")
+    claims_p.set_defaults(func=_claims)
 
     args = parser.parse_args(argv)
     return args.func(args)
