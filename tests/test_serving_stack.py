@@ -107,7 +107,7 @@ def test_stop_leaves_no_process(model_store, tmp_path):
         pids = list(stack.running().values())
         workdir = stack.workdir
         members = [pid for group in pids for pid in _processes(2, group)]
-        assert len(members) > len(pids)  # nginx's worker, the replica's own threads aside
+        assert len(members) >= len(pids)
     assert not any(_alive(pid) for pid in members) and not workdir.exists()
 
 
@@ -159,3 +159,34 @@ def test_stack_command_stops_everything_on_ctrl_c(model_store, tmp_path):
         if command.poll() is None:  # a failed test still stops the stack (SIGTERM)
             command.terminate()
             command.wait(30)
+
+
+def test_a_killed_stack_command_leaves_no_process(model_store, tmp_path):
+    """SIGKILL gives the command no chance to clean up: its parts must die with it."""
+    import signal
+    import subprocess
+    import sys
+
+    needs_program("nginx")
+    needs_program("prometheus")
+    base = tmp_path / "models" / "mnist"
+    publish(model_store, base, 1)
+    command = subprocess.Popen([sys.executable, "-m", "mnist_course.serving.stack",
+                                f"--model_base_path={base}", "--replicas=1"],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        for line in command.stdout:
+            if line.startswith("export TF_SERVING_GRPC="):
+                break
+        children = _processes(1, command.pid)
+        members = [pid for group in children for pid in _processes(2, group)]
+        assert len(children) == 3 and len(members) >= 3
+        command.kill()
+        command.wait(10)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in members) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in members if _alive(pid)], "processes outlived the command"
+    finally:
+        if command.poll() is None:
+            command.kill()

@@ -45,6 +45,46 @@ def find_program(name: str) -> str:
     return path
 
 
+#: First line of a notebook cell that needs programs: ``# needs: nginx prometheus``.
+NEEDS_MARK = "# needs:"
+
+
+def missing_programs(names: tuple[str, ...] = ("nginx", "prometheus")) -> list[str]:
+    """The programs among ``names`` that are not installed."""
+    return [name for name in names if shutil.which(name, path=SEARCH_PATH) is None]
+
+
+def skip_cells_needing_missing_programs(names: tuple[str, ...] = ("nginx", "prometheus")
+                                        ) -> list[str]:
+    """In a notebook: from now on, a cell whose first line is ``# needs: PROGRAM ...`` prints
+    one line instead of running when one of those programs is missing, so the cells that do
+    not need them still run. In CI (``CI`` set) a missing program is an error instead.
+    Returns the missing programs ([] when everything is installed: nothing changes)."""
+    missing = missing_programs(names)
+    if not missing:
+        return []
+    install = "sudo apt-get install nginx prometheus (or: brew install nginx prometheus)"
+    if os.environ.get("CI"):
+        raise FileNotFoundError(f"{', '.join(missing)} not installed: {install}")
+    from IPython import get_ipython
+
+    def skip_cell(lines: list[str]) -> list[str]:
+        if lines and lines[0].startswith(NEEDS_MARK):
+            absent = [n for n in lines[0][len(NEEDS_MARK):].split() if n in missing]
+            if absent:
+                return [f"print({f'skipped: this cell needs {absent}; {install}'!r})\n"]
+        return lines
+
+    shell = get_ipython()
+    if shell is not None:
+        transformers = shell.input_transformers_cleanup
+        transformers[:] = [t for t in transformers if t.__name__ != skip_cell.__name__]
+        transformers.append(skip_cell)
+    print(f"{', '.join(missing)} not installed: the cells marked '{NEEDS_MARK}' will be "
+          f"skipped; to run them: {install}")
+    return missing
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -57,6 +97,9 @@ def nginx_config(grpc_port: int, rest_port: int, replicas: list[tuple[int, int]]
     grpc_servers = "".join(f"        server {HOST}:{g};\n" for g, _ in replicas)
     rest_servers = "".join(f"        server {HOST}:{r};\n" for _, r in replicas)
     return f"""# written by mnist_course.serving.stack
+# one process that serves (no master and worker): it dies with the Python process that
+# started it, which a worker left behind by a killed master would not
+master_process off;
 worker_processes 1;
 daemon off;
 pid {workdir}/nginx.pid;
@@ -309,14 +352,24 @@ class StartError(RuntimeError):
     """A part of the stack exited or did not get ready in time; the message ends with its log."""
 
 
+def _die_with_parent() -> None:
+    """Run in the child before ``exec``: ask Linux to SIGKILL it when the process that
+    started it dies, however that dies (SIGKILL included, where ``atexit`` never runs)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def _spawn(command: list[str], log_path: Path) -> subprocess.Popen:
-    """Start ``command`` in its own process group (so one signal reaches its children), quiet
-    TensorFlow, output to ``log_path``."""
+    """Start ``command`` in its own process group (so one signal reaches its children), tied
+    to this process's life on Linux, quiet TensorFlow, output to ``log_path``."""
     with open(log_path, "wb") as log:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL,
                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-                                start_new_session=True)
+                                start_new_session=True,
+                                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
 
 
 def _tail(log_path: Path, lines: int = 20) -> str:
