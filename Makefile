@@ -23,7 +23,7 @@ book:  ## the Jupyter Book, from the committed (full-profile) outputs, warnings 
 	@echo "Open book/_build/html/index.html"
 
 test:  ## unit tests, then every notebook re-run and compared in the quick profile (nbval)
-	$(PYTHON) -m pytest tests chapters solutions --nbval
+	$(PYTHON) -m pytest tests chapters solutions --nbval $(PYTEST_ARGS)
 
 lint:  ## ruff over the package, the tests and the notebooks' py:percent twins
 	$(PYTHON) -m ruff check mnist_course tests conftest.py $(TWINS)

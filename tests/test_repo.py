@@ -5,7 +5,10 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
+
+from mnist_course import claims
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +29,32 @@ def test_requirements_use_compatible_ranges():
                    "tqdm"):
         assert needed in names, f"{needed} missing from requirements.txt"
     assert "-e ." in requirement_lines("requirements.txt")
+
+
+def test_package_dependencies_agree_with_requirements():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = {re.split("[~=<>]", line)[0].lower(): line
+            for line in requirement_lines("requirements.txt") if not line.startswith("-e")}
+    for dependency in project["dependencies"]:
+        name = re.split("[~=<>]", dependency)[0].lower()
+        assert pins.get(name) == dependency, (
+            f"pyproject.toml says {dependency!r}, requirements.txt {pins.get(name)!r}")
+
+
+def test_the_wheel_holds_every_module(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", "--wheel-dir", str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True)
+    wheel = next(tmp_path.glob("mnist_course-*.whl"))
+    inside = set(zipfile.ZipFile(wheel).namelist())
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "mnist_course").rglob("*.py")}
+    assert modules <= inside, f"missing from the wheel: {sorted(modules - inside)}"
 
 
 def test_binder_installs_the_root_requirements():
@@ -72,26 +101,54 @@ def test_book_lists_every_chapter_and_solution():
     assert config["launch_buttons"]["binderhub_url"]
 
 
-def notebook_text(path):
-    nb = json.loads(path.read_text())
-    out = []
-    for cell in nb["cells"]:
-        for o in cell.get("outputs", []):
-            out.append("".join(o.get("text", "")))
-            out.append("".join(o.get("data", {}).get("text/markdown", "")))
-    return "\n".join(out)
+def test_readme_and_book_claims_are_generated_from_the_committed_runs():
+    from mnist_course import ledger
+
+    assert ledger.stale() == [], "run `python -m mnist_course claims` and commit the result"
+    rows = ledger.rows()
+    assert {r["id"] for r in rows} == set(claims.ARTICLE_CLAIMS)
+    measured = [r for r in rows if r["verdict"] != "pending"]
+    assert measured, "no notebook stores a claim"
+    assert all(r["verdict"] in claims.VERDICTS and r["rule"] for r in measured)
 
 
-def test_readme_claims_come_from_the_committed_runs():
-    readme = (ROOT / "README.md").read_text()
-    rows = re.findall(r"^\| (C\d+) \|(.*)\|(.*)\| (.*?) \| (\w+)(?:, \w+)* \|$", readme, re.M)
-    assert len(rows) == 14
-    measured_rows = [r for r in rows if r[3] != "pending"]
-    assert measured_rows, "no measured claim in the README"
-    for claim, _, measured, verdict, chapter in measured_rows:
-        nb = next((ROOT / "chapters").glob(f"{chapter}_*.ipynb"))
-        outputs = notebook_text(nb)
-        assert f"| {claim} |" in outputs and f"**{verdict}**" in outputs, (claim, verdict)
-        numbers = re.findall(r"\d[\d,]*(?:\.\d+)?x?", measured)
-        for number in [n for n in numbers if len(n) >= 4]:
-            assert number in outputs, f"README's {claim} number {number} is not in {nb.name}"
+def _notebook_with_claims(tmp_path, records):
+    (tmp_path / "chapters").mkdir()
+    nb = {"metadata": {"mnist_course": {"run_seconds": 12.0}}, "nbformat": 4,
+          "nbformat_minor": 5, "cells": [{
+              "cell_type": "code", "source": "claims_table(...)", "metadata": {},
+              "execution_count": 1, "outputs": [{
+                  "output_type": "execute_result", "execution_count": 1, "metadata": {},
+                  "data": {"text/markdown": "| table |", claims.CLAIMS_MIME: records}}]}]}
+    (tmp_path / "chapters" / "01_test.ipynb").write_text(json.dumps(nb))
+    (tmp_path / "book").mkdir()
+    (tmp_path / "README.md").write_text(
+        f"# x\n\n{ledger_markers()}\n\nrest\n")
+
+
+def ledger_markers():
+    from mnist_course import ledger
+
+    return f"{ledger.README_START}\n{ledger.README_END}"
+
+
+def test_ledger_reads_the_stored_records_not_the_prose(tmp_path):
+    from mnist_course import ledger
+
+    verdict = claims.at_least(99, claims.exact(99.5))
+    record = claims.Claim("C1", "99.5% (made up)", verdict).record()
+    _notebook_with_claims(tmp_path, [record])
+    assert ledger.stale(tmp_path) == ["README.md's claims table is out of date",
+                                      "book/claims.md is out of date"]
+    ledger.write(tmp_path)
+    assert ledger.stale(tmp_path) == []
+    readme = (tmp_path / "README.md").read_text()
+    assert "| C1 |" in readme and "99.5% (made up)" in readme and "| confirmed |" in readme
+    assert "| C2 |" in readme and "| pending |" in readme  # no notebook checks C2 here
+    assert readme.endswith("rest\n")
+    page = (tmp_path / "book" / "claims.md").read_text()
+    assert verdict.rule in page and "| 01_test | 12 |" in page
+    # a changed verdict in the notebook makes the generated files stale
+    nb_path = tmp_path / "chapters" / "01_test.ipynb"
+    nb_path.write_text(nb_path.read_text().replace('"confirmed"', '"refuted"'))
+    assert "README.md's claims table is out of date" in ledger.stale(tmp_path)
