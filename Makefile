@@ -7,10 +7,25 @@ NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb)) $(sort $(wildcard solutions/*.
 TWINS := $(NOTEBOOKS:.ipynb=.py)
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: install course notebooks book test lint reproduce clean
+.PHONY: install programs course notebooks book test lint reproduce clean
 
 install:  ## everything a learner or CI needs
 	$(PYTHON) -m pip install -r requirements.txt
+	@$(MAKE) --no-print-directory programs
+
+programs:  ## nginx and Prometheus for chapter 04b's stack, where no password prompt is needed
+	@PATH="$$PATH:/usr/sbin:/usr/local/sbin"; \
+	if command -v nginx >/dev/null && command -v prometheus >/dev/null; then \
+	  echo "nginx and prometheus: installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    --no-install-recommends nginx prometheus; \
+	elif command -v brew >/dev/null; then \
+	  brew install nginx prometheus; \
+	else \
+	  echo "nginx and prometheus are not installed; chapter 04b skips its stack cells."; \
+	  echo "To run them: sudo apt-get install nginx prometheus (or: brew install nginx prometheus)"; \
+	fi
 
 course: notebooks book  ## run every notebook (quick; PROFILE=full for the real thing), build the book
 
