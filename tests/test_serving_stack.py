@@ -163,7 +163,6 @@ def test_stack_command_stops_everything_on_ctrl_c(model_store, tmp_path):
 
 def test_a_killed_stack_command_leaves_no_process(model_store, tmp_path):
     """SIGKILL gives the command no chance to clean up: its parts must die with it."""
-    import signal
     import subprocess
     import sys
 
@@ -190,3 +189,37 @@ def test_a_killed_stack_command_leaves_no_process(model_store, tmp_path):
     finally:
         if command.poll() is None:
             command.kill()
+
+
+def test_cells_needing_missing_programs_are_skipped_with_one_line(monkeypatch, tmp_path, capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from mnist_course.serving import stack as stack_module
+
+    monkeypatch.setattr(stack_module, "SEARCH_PATH", str(tmp_path))  # nothing installed
+    monkeypatch.delenv("CI", raising=False)
+    shell = InteractiveShell.instance()
+    try:
+        missing = stack_module.skip_cells_needing_missing_programs(("nginx", "prometheus"))
+        assert missing == ["nginx", "prometheus"]
+        assert "sudo apt-get install nginx prometheus" in capsys.readouterr().out
+        shell.run_cell("# needs: nginx prometheus\nran = 'yes'\nraise RuntimeError('ran')")
+        assert "skipped: this cell needs ['nginx', 'prometheus']" in capsys.readouterr().out
+        assert "ran" not in shell.user_ns
+        shell.run_cell("other = 1")  # unmarked cells still run
+        assert shell.user_ns["other"] == 1
+        monkeypatch.setenv("CI", "true")  # in CI a missing program is an error, as in tests/
+        with pytest.raises(FileNotFoundError, match="not installed"):
+            stack_module.skip_cells_needing_missing_programs(("nginx",))
+    finally:
+        shell.input_transformers_cleanup[:] = [
+            t for t in shell.input_transformers_cleanup
+            if getattr(t, "__name__", None) != "skip_cell"]
+        InteractiveShell.clear_instance()
+
+
+def test_nothing_changes_when_the_programs_are_there(monkeypatch):
+    from mnist_course.serving import stack as stack_module
+
+    monkeypatch.setattr(stack_module.shutil, "which", lambda name, path=None: f"/bin/{name}")
+    assert stack_module.skip_cells_needing_missing_programs() == []

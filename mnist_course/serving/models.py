@@ -146,8 +146,7 @@ class Batcher:
         self.servable, self.settings, self.metrics = servable, settings, metrics
         self._queue: asyncio.Queue = asyncio.Queue()
         # One batch thread: the event loop runs each batch itself. That blocks it for one model
-        # call but saves a thread hand-off per batch, which served more requests/s on 2 cores
-        # than a one-thread pool did; more threads run batches in a pool.
+        # call but saves a thread hand-off per batch; more threads run batches in a pool.
         self._pool = None if settings.num_batch_threads == 1 else ThreadPoolExecutor(
             settings.num_batch_threads, thread_name_prefix=f"batch-{servable.version}")
         self._slots = asyncio.Semaphore(settings.num_batch_threads)

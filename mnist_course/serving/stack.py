@@ -78,7 +78,8 @@ def skip_cells_needing_missing_programs(names: tuple[str, ...] = ("nginx", "prom
     shell = get_ipython()
     if shell is not None:
         transformers = shell.input_transformers_cleanup
-        transformers[:] = [t for t in transformers if t.__name__ != skip_cell.__name__]
+        transformers[:] = [t for t in transformers
+                           if getattr(t, "__name__", None) != skip_cell.__name__]
         transformers.append(skip_cell)
     print(f"{', '.join(missing)} not installed: the cells marked '{NEEDS_MARK}' will be "
           f"skipped; to run them: {install}")
