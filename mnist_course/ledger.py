@@ -9,6 +9,7 @@ run measured and the verdict the policy in :mod:`mnist_course.claims` gave it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from mnist_course import claims
@@ -94,7 +95,7 @@ def book_page(root: Path = ROOT) -> str:
         "",
         "All chapters use the rules of `mnist_course.claims`:",
         "",
-        *[line[4:] if line.startswith("    ") else line
+        *[_markdown(line[4:] if line.startswith("    ") else line)
           for line in policy.strip().splitlines()],
         "",
         "Verdicts: `confirmed`, `partly confirmed`, `refuted`, `not reproducible here` (with the",
@@ -111,6 +112,11 @@ def book_page(root: Path = ROOT) -> str:
         times,
         "",
     ])
+
+
+def _markdown(rst: str) -> str:
+    """The docstring's reStructuredText roles and literals as Markdown code spans."""
+    return re.sub(r":\w+:`([^`]+)`", r"`\1`", rst).replace("``", "`")
 
 
 def stale(root: Path = ROOT) -> list[str]:

@@ -128,8 +128,9 @@ def test_configs_pass_their_own_checkers(tmp_path):
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def test_stack_command_stops_everything_on_ctrl_c(model_store, tmp_path):
-    import signal
+def _stack_command(model_store, tmp_path, **popen):
+    """``python -m mnist_course.serving.stack`` with one replica, started and ready; returns
+    the process and its gRPC target."""
     import subprocess
     import sys
 
@@ -137,18 +138,23 @@ def test_stack_command_stops_everything_on_ctrl_c(model_store, tmp_path):
     needs_program("prometheus")
     base = tmp_path / "models" / "mnist"
     publish(model_store, base, 1)
-    # started as a shell starts a background job: SIGINT ignored, which Python then keeps
     command = subprocess.Popen([sys.executable, "-m", "mnist_course.serving.stack",
                                 f"--model_base_path={base}", "--replicas=1"],
-                               stdout=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+                               stdout=subprocess.PIPE, text=True, **popen)
+    for line in command.stdout:
+        if line.startswith("export TF_SERVING_GRPC="):
+            return command, line.split()[1].split("=")[1]
+    raise AssertionError(f"the stack command exited with {command.wait()} before it was ready")
+
+
+def test_stack_command_stops_everything_on_ctrl_c(model_store, tmp_path):
+    import signal
+
+    # started as a shell starts a background job: SIGINT ignored, which Python then keeps
+    command, target = _stack_command(
+        model_store, tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
-        lines = []
-        for line in command.stdout:
-            lines.append(line)
-            if line.startswith("export TF_SERVING_GRPC="):
-                break
-        target = lines[-1].split()[1].split("=")[1]
         assert grpc_predict(np.zeros((1, 28, 28, 1), np.float32), target)[1] == 1
         children = _processes(1, command.pid)
         assert len(children) == 3  # the replica, nginx and Prometheus
@@ -163,20 +169,8 @@ def test_stack_command_stops_everything_on_ctrl_c(model_store, tmp_path):
 
 def test_a_killed_stack_command_leaves_no_process(model_store, tmp_path):
     """SIGKILL gives the command no chance to clean up: its parts must die with it."""
-    import subprocess
-    import sys
-
-    needs_program("nginx")
-    needs_program("prometheus")
-    base = tmp_path / "models" / "mnist"
-    publish(model_store, base, 1)
-    command = subprocess.Popen([sys.executable, "-m", "mnist_course.serving.stack",
-                                f"--model_base_path={base}", "--replicas=1"],
-                               stdout=subprocess.PIPE, text=True)
+    command, _ = _stack_command(model_store, tmp_path)
     try:
-        for line in command.stdout:
-            if line.startswith("export TF_SERVING_GRPC="):
-                break
         children = _processes(1, command.pid)
         members = [pid for group in children for pid in _processes(2, group)]
         assert len(children) == 3 and len(members) >= 3
