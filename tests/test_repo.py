@@ -152,3 +152,27 @@ def test_ledger_reads_the_stored_records_not_the_prose(tmp_path):
     nb_path = tmp_path / "chapters" / "01_test.ipynb"
     nb_path.write_text(nb_path.read_text().replace('"confirmed"', '"refuted"'))
     assert "README.md's claims table is out of date" in ledger.stale(tmp_path)
+
+
+def test_github_workflow_runs_ci_and_publishes_the_book():
+    """GitHub Actions cannot run here: check the workflow's YAML and its wiring instead (and
+    with actionlint where it is installed)."""
+    import shutil
+    import subprocess
+
+    path = ROOT / ".github" / "workflows" / "ci.yml"
+    workflow = yaml.safe_load(path.read_text())
+    triggers = workflow.get(True, workflow.get("on"))  # YAML 1.1 reads `on` as True
+    assert triggers["push"]["branches"] == ["main"] and "pull_request" in triggers
+    ci, pages = workflow["jobs"]["ci"], workflow["jobs"]["pages"]
+    runs = [step.get("run", "") for step in ci["steps"]]
+    assert "bash .ci/run" in runs
+    uses = [step["uses"] for job in (ci, pages) for step in job["steps"] if "uses" in step]
+    assert all(re.fullmatch(r"[\w-]+/[\w-]+@v\d+", u) for u in uses), uses
+    upload = next(s for s in ci["steps"] if "upload-pages-artifact" in s.get("uses", ""))
+    assert upload["with"]["path"] == "book/_build/html"
+    assert pages["needs"] == "ci" and "main" in pages["if"]
+    assert pages["permissions"] == {"pages": "write", "id-token": "write"}
+    if shutil.which("actionlint"):
+        result = subprocess.run(["actionlint", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout
