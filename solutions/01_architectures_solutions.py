@@ -21,14 +21,23 @@
 # The exercises of chapter 01, solved, with strict checkers: a wrong answer raises.
 
 # %%
+# Colab set-up: on Google Colab, fetch this course; anywhere else, do nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    # %pip install --quiet -e /content/mnist-course
+    sys.path.insert(0, "/content/mnist-course")  # no restart needed
+    # %cd /content/mnist-course/solutions
+
+# %%
 from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
 
 import_tensorflow()  # before keras: keeps TensorFlow's C++ start-up log lines out
 import keras
 from keras import layers
 
-from mnist_course import models
-from mnist_course.checks import strict_check as check
+from mnist_course.checks.ch01 import strict_check as check
 
 # %% tags=["parameters"]
 PROFILE = "full"
@@ -76,11 +85,20 @@ check.se_block(my_se_block)
 # **Exercise 3.** Two things close the gap of a plain small CNN: batch normalisation (it lets
 # the short training take large steps) and a third convolution stage, which costs few
 # parameters at 7x7 while shrinking the dense layer's input to 3x3. The chapter's
-# `compact_cnn` with narrower stages fits the budget.
+# `compact_cnn` has that shape; written out by hand with narrower stages, it fits the budget
+# (the checker refuses `models.compact_cnn` itself: the exercise is to design the model).
 
 # %% tags=["nbval-ignore-output"]
 def budget_model() -> keras.Model:
-    return models.compact_cnn(widths=(12, 24, 48), name="budget_cnn")
+    inputs = keras.Input((28, 28, 1))
+    x = inputs
+    for filters in (12, 24, 48):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization(momentum=0.9)(x)  # settles within a short run
+        x = layers.ReLU()(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Dropout(0.3)(layers.Flatten()(x))
+    return keras.Model(inputs, layers.Dense(10)(x), name="budget_cnn")
 
 
 print(f"{budget_model().count_params():,} parameters")
