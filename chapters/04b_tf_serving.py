@@ -352,7 +352,7 @@ def batching_setting(name: str) -> Batching | None:
 # prints one line instead of running, and the cells that need only the single server above
 # still run.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 skip_cells_needing_missing_programs(("nginx", "prometheus"))
 sweep = []  # the sweep's rows, filled below
 

@@ -22,11 +22,21 @@
 # `pytest --nbval solutions/` fails if a solution stops being right.
 
 # %%
+# Colab set-up: on Google Colab, fetch this course; anywhere else, do nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    # %pip install --quiet -e /content/mnist-course
+    sys.path.insert(0, "/content/mnist-course")  # no restart needed
+    # %cd /content/mnist-course/solutions
+
+# %%
 import matplotlib.pyplot as plt
 import numpy as np
 
 from mnist_course import data
-from mnist_course.checks import strict_check as check
+from mnist_course.checks.ch00 import strict_check as check
 from mnist_course.plots import image_grid
 from mnist_course.runtime import active_profile
 

@@ -23,6 +23,16 @@
 # exercises are about serving, not accuracy) and its own server.
 
 # %%
+# Colab set-up: on Google Colab, fetch this course; anywhere else, do nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    # %pip install --quiet -e /content/mnist-course
+    sys.path.insert(0, "/content/mnist-course")  # no restart needed
+    # %cd /content/mnist-course/solutions
+
+# %%
 import shutil
 import tempfile
 from pathlib import Path
@@ -37,7 +47,7 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from mnist_course import export, models
-from mnist_course.checks import strict_check as check
+from mnist_course.checks.ch04b import strict_check as check
 from mnist_course.serving.config import Batching
 from mnist_course.serving.loadtest import digits_requests, run_load
 from mnist_course.serving.stack import ServerProcess, Stack
