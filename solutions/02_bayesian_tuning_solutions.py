@@ -21,11 +21,21 @@
 # The exercises of chapter 02, solved, with strict checkers: a wrong answer raises.
 
 # %%
+# Colab set-up: on Google Colab, fetch this course; anywhere else, do nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    # %pip install --quiet -e /content/mnist-course
+    sys.path.insert(0, "/content/mnist-course")  # no restart needed
+    # %cd /content/mnist-course/solutions
+
+# %%
 import math
 
 from hyperopt import STATUS_FAIL, STATUS_OK, hp
 
-from mnist_course.checks import strict_check as check
+from mnist_course.checks.ch02 import strict_check as check
 from mnist_course.runtime import active_profile
 
 # %% tags=["parameters"]

@@ -21,6 +21,16 @@
 # The exercises of chapter 03, solved, with strict checkers: a wrong answer raises.
 
 # %%
+# Colab set-up: on Google Colab, fetch this course; anywhere else, do nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    # %pip install --quiet -e /content/mnist-course
+    sys.path.insert(0, "/content/mnist-course")  # no restart needed
+    # %cd /content/mnist-course/solutions
+
+# %%
 from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
 
 tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
@@ -28,7 +38,7 @@ import keras
 import numpy as np
 
 from mnist_course import robustness
-from mnist_course.checks import strict_check as check
+from mnist_course.checks.ch03 import strict_check as check
 
 # %% tags=["parameters"]
 PROFILE = "full"

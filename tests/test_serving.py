@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
+import sys
 import time
 
 import grpc
@@ -99,10 +100,11 @@ def test_flags_are_tf_servings():
 
 
 def test_cli_help_and_missing_model_path():
-    run = subprocess.run(["python", "-m", "mnist_course.serving", "--help"],
+    run = subprocess.run([sys.executable, "-m", "mnist_course.serving", "--help"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and "--model_base_path" in run.stdout
-    run = subprocess.run(["python", "-m", "mnist_course.serving", "--model_base_path=/nowhere"],
+    run = subprocess.run([sys.executable, "-m", "mnist_course.serving",
+                          "--model_base_path=/nowhere"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "/nowhere does not exist" in run.stderr
 
