@@ -180,20 +180,20 @@ def at_least(claimed: float, measured: Interval, tolerance: float = 0.0) -> Verd
     interval lies below it by no more than ``tolerance``; refuted: the whole interval lies
     more than ``tolerance`` below; otherwise not reproducible here.
     """
-    rule = f"at least {claimed:g}" + (f" (tolerance {tolerance:g})" if tolerance else "")
+    rule = f"at least {_num(claimed)}" + (f" (tolerance {_num(tolerance)})" if tolerance else "")
     rule += f"; {measured.method}"
     m = measured
     if m.low >= claimed:
         return Verdict(CONFIRMED, rule, _whole(m) + f" is at or above "
-                                        f"{claimed:g}.")
+                                        f"{_num(claimed)}.")
     if m.high < claimed - tolerance:
         return Verdict(REFUTED, rule, _whole(m) + f" is below "
-                                      f"{claimed - tolerance:g}.")
+                                      f"{_num(claimed - tolerance)}.")
     if m.high < claimed and m.low >= claimed - tolerance:
-        return Verdict(PARTLY, rule, f"the interval ({_span(m)}) is below {claimed:g}, but "
-                                     f"within {tolerance:g} of it.")
+        return Verdict(PARTLY, rule, f"the interval ({_span(m)}) is below {_num(claimed)}, but "
+                                     f"within {_num(tolerance)} of it.")
     return Verdict(UNDECIDED, rule, f"the interval ({_span(m)}) straddles "
-                                    f"{claimed:g}" + (f" or {claimed - tolerance:g}"
+                                    f"{_num(claimed)}" + (f" or {_num(claimed - tolerance)}"
                                                       if tolerance else "")
                    + ": this run cannot decide.")
 
@@ -221,16 +221,16 @@ def at_most(limit: float, measured: Interval) -> Verdict:
     otherwise not reproducible here. The reason states the margin, so a reader sees when a
     limit is so loose that the check could not have failed.
     """
-    rule = f"below {limit:g}; {measured.method}"
+    rule = f"below {_num(limit)}; {measured.method}"
     m = measured
     if m.high < limit:
         margin = f"{limit / m.high:.3g}x" if m.high > 0 else "unbounded"
-        return Verdict(CONFIRMED, rule, _whole(m) + f" is below {limit:g} "
+        return Verdict(CONFIRMED, rule, _whole(m) + f" is below {_num(limit)} "
                                         f"(margin {margin}).")
     if m.low >= limit:
         return Verdict(REFUTED, rule, _whole(m) + f" is at or above "
-                                      f"{limit:g}.")
-    return Verdict(UNDECIDED, rule, f"the interval ({_span(m)}) straddles {limit:g}: this "
+                                      f"{_num(limit)}.")
+    return Verdict(UNDECIDED, rule, f"the interval ({_span(m)}) straddles {_num(limit)}: this "
                                     "run cannot decide.")
 
 
@@ -249,22 +249,22 @@ def effect(claimed: float, measured: Interval, null: float = 0.0,
     # orient so that larger is always "more of the claimed effect"
     low, high = sorted((sign * measured.low, sign * measured.high))
     target, zero = sign * claimed - tolerance, sign * null
-    rule = (f"effect of {claimed:+g} from {null:g}"
-            + (f" (tolerance {tolerance:g})" if tolerance else "") + f"; {measured.method}")
+    rule = (f"effect of {claimed:+g} from {_num(null)}"
+            + (f" (tolerance {_num(tolerance)})" if tolerance else "") + f"; {measured.method}")
     span = _span(measured)
     if low >= target:
         return Verdict(CONFIRMED, rule, _whole(measured) + f" reaches the claimed "
-                                        f"{claimed:g}" + (f" within {tolerance:g}"
+                                        f"{_num(claimed)}" + (f" within {_num(tolerance)}"
                                                           if tolerance else "") + ".")
     if high <= zero:
         return Verdict(REFUTED, rule, _whole(measured) + f" shows no effect in the "
-                                      f"claimed direction (null {null:g}).")
+                                      f"claimed direction (null {_num(null)}).")
     if low > zero and high < target:
         return Verdict(PARTLY, rule, _whole(measured) + f" shows an effect in the "
-                                     f"claimed direction, but smaller than {claimed:g}.")
+                                     f"claimed direction, but smaller than {_num(claimed)}.")
     return Verdict(UNDECIDED, rule, f"the interval ({span}) straddles "
-                                    + (f"{null:g} (no effect)" if low <= zero
-                                       else f"the claimed {claimed:g}")
+                                    + (f"{_num(null)} (no effect)" if low <= zero
+                                       else f"the claimed {_num(claimed)}")
                    + ": this run cannot decide.")
 
 
@@ -276,11 +276,11 @@ def ratio(claimed: float, measured: Interval, tolerance: float = 0.1) -> Verdict
     logged = Interval(math.log(measured.estimate), math.log(measured.low),
                       math.log(measured.high), measured.method)
     v = effect(math.log(claimed), logged, null=0.0, tolerance=math.log1p(tolerance))
-    rule = f"factor of {claimed:g} (tolerance {tolerance:.0%}); {measured.method}"
-    words = {CONFIRMED: f"reaches {claimed:g}x within {tolerance:.0%}",
-             PARTLY: f"is above 1x but short of {claimed:g}x",
+    rule = f"factor of {_num(claimed)} (tolerance {tolerance:.0%}); {measured.method}"
+    words = {CONFIRMED: f"reaches {_num(claimed)}x within {tolerance:.0%}",
+             PARTLY: f"is above 1x but short of {_num(claimed)}x",
              REFUTED: "is at or below 1x: no gain at all",
-             UNDECIDED: f"straddles 1x or {claimed:g}x: this run cannot decide"}
+             UNDECIDED: f"straddles 1x or {_num(claimed)}x: this run cannot decide"}
     return Verdict(v.verdict, rule,
                    (_whole(measured, "x") if v.verdict != UNDECIDED
                     else f"the interval ({_span(measured)}x)") + f" {words[v.verdict]}.")
