@@ -269,7 +269,7 @@ assert acc_a >= THRESHOLD[PROFILE], f"accuracy {acc_a:.4f} below {THRESHOLD[PROF
 # factor, *refuted* when it does not outnumber 9 at all. Counts of the whole data set have no
 # sampling noise, so the interval is the count itself.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 ratio_train = train_counts[1] / train_counts[9]
 ratio_test = test_counts[1] / test_counts[9]
 most, least = int(train_counts.argmax()), int(train_counts.argmin())
