@@ -79,11 +79,11 @@ def book_page(root: Path = ROOT) -> str:
          "chapter"],
         [[r["id"], r["article"], r["measured"], f"**{r['verdict']}**", r["rule"],
           r["why"], _chapter_link(r, "../")] for r in rows(root)])
+    seconds = {nb.stem: run_seconds(nb) for folder in ("chapters", "solutions")
+               for nb in sorted((root / folder).glob("*.ipynb"))}
     times = markdown_text(
         ["notebook", "full run (s)"],
-        [[nb.stem, f"{run_seconds(nb):.0f}" if run_seconds(nb) is not None else "not stamped"]
-         for folder in ("chapters", "solutions")
-         for nb in sorted((root / folder).glob("*.ipynb"))])
+        [[stem, "not stamped" if s is None else f"{s:.0f}"] for stem, s in seconds.items()])
     return "\n".join([
         "# Claims ledger",
         "",

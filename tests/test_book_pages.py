@@ -8,6 +8,7 @@ does this once the book is built; elsewhere the module is skipped with that comm
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -38,11 +39,12 @@ def _chromium() -> str:
     pytest.skip("chromium is not installed: sudo apt-get install chromium")
 
 
-def _browse(page: Path, *extra: str) -> str:
-    """The page's DOM after Chromium has loaded and rendered it."""
+@functools.cache
+def _browse(page: Path) -> str:
+    """The page's DOM after Chromium has loaded and rendered it (once per page)."""
     result = subprocess.run(
         [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         "--virtual-time-budget=5000", *extra, "--dump-dom", page.as_uri()],
+         "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120, check=True)
     return result.stdout
 
