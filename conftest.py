@@ -8,3 +8,22 @@ import os
 
 os.environ.setdefault("MNIST_COURSE_PROFILE", "quick")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+# -- per-notebook times: nbval makes each cell a test; sum them per notebook ----------------
+_NOTEBOOK_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::", 1)[0]
+    if path.endswith(".ipynb"):
+        _NOTEBOOK_SECONDS[path] = _NOTEBOOK_SECONDS.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _NOTEBOOK_SECONDS:
+        return
+    terminalreporter.section("seconds per notebook (nbval, this profile)")
+    for path, seconds in sorted(_NOTEBOOK_SECONDS.items()):
+        terminalreporter.write_line(f"{seconds:8.1f}  {path}")
+    terminalreporter.write_line(f"{sum(_NOTEBOOK_SECONDS.values()):8.1f}  total")
