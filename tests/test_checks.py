@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mnist_course.checks import ch00, ch01, ch02, ch03, ch04a
+from mnist_course.checks import ch00, ch01, ch02, ch03, ch04a, ch07a
 
 
 def right_count(labels):
@@ -342,3 +342,65 @@ def test_attack_evaluation_bounds_the_perturbation_by_epsilon():
 
     problems = " ".join(ch03.check.attack_evaluation(unbounded).problems)
     assert "more than epsilon" in problems
+
+
+# -- chapter 07a ----------------------------------------------------------------------------
+
+def own_prototype_logits(support, labels, queries, n_way):
+    protos = np.stack([support[labels == w].mean(axis=0) for w in range(n_way)])
+    return -((queries[:, None, :] - protos[None]) ** 2).sum(axis=-1)
+
+
+def own_split(indices, k_shot, n_query, rng):
+    if k_shot + n_query > len(indices):
+        raise ValueError("too few images")
+    drawn = rng.permutation(indices)[: k_shot + n_query]
+    return drawn[:k_shot], drawn[k_shot:]
+
+
+def test_prototype_logits_checker():
+    from mnist_course import fewshot
+
+    assert ch07a.check.prototype_logits(own_prototype_logits).passed
+    flipped = ch07a.check.prototype_logits(lambda *a: -own_prototype_logits(*a))
+    assert "sign" in flipped.problems[0]
+    by_position = ch07a.check.prototype_logits(  # right on 2 ways in order, wrong on shuffled
+        lambda s, lab, q, n: own_prototype_logits(s, np.sort(lab)[::-1] if n == 2 else
+                                                  np.repeat(np.arange(n), len(lab) // n), q, n))
+    assert not by_position.passed
+    package = ch07a.check.prototype_logits(
+        lambda s, lab, q, n: fewshot.squared_euclidean_logits(q, fewshot.prototypes(s, lab, n)))
+    assert "course's own" in package.problems[0] or "switched off" in package.problems[0]
+    with pytest.raises(AssertionError):
+        ch07a.strict_check.prototype_logits(lambda *a: np.zeros((3, 2)))
+
+
+def test_split_support_query_checker():
+    from mnist_course import fewshot
+
+    assert ch07a.check.split_support_query(own_split).passed
+    assert "course's own" in ch07a.check.split_support_query(
+        fewshot.split_support_query).problems[0]
+    fixed = ch07a.check.split_support_query(lambda i, k, n, r: (i[:k], i[k:k + n]))
+    assert any("two seeds" in p for p in fixed.problems)
+    assert any("ValueError" in p for p in fixed.problems)
+    overlapping = ch07a.check.split_support_query(
+        lambda i, k, n, r: (r.choice(i, k), r.choice(i, n)))
+    assert any("twice" in p for p in overlapping.problems)
+    unseeded = ch07a.check.split_support_query(
+        lambda i, k, n, r: own_split(i, k, n, np.random.default_rng()))
+    assert any("same seed" in p for p in unseeded.problems)
+    with pytest.raises(AssertionError):
+        ch07a.strict_check.split_support_query(lambda i, k, n, r: (i[:k], i[k:k + n]))
+
+
+def test_cosine_logits_checker():
+    def cosine(q, p):
+        return (q / np.linalg.norm(q, axis=1, keepdims=True)) @ \
+            (p / np.linalg.norm(p, axis=1, keepdims=True)).T
+
+    assert ch07a.check.cosine_logits(cosine).passed
+    assert "Normalise" in ch07a.check.cosine_logits(lambda q, p: q @ p.T).problems[0]
+    assert "similarity" in ch07a.check.cosine_logits(lambda q, p: 1 - cosine(q, p)).problems[0]
+    with pytest.raises(AssertionError):
+        ch07a.strict_check.cosine_logits(lambda q, p: q @ p.T)
