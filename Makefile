@@ -13,18 +13,20 @@ install:  ## everything a learner or CI needs
 	$(PYTHON) -m pip install -r requirements.txt
 	@$(MAKE) --no-print-directory programs
 
-programs:  ## nginx and Prometheus for chapter 04b's stack, where no password prompt is needed
+programs:  ## nginx, Prometheus and h2load for chapter 04b, where no password prompt is needed
 	@PATH="$$PATH:/usr/sbin:/usr/local/sbin"; \
-	if command -v nginx >/dev/null && command -v prometheus >/dev/null; then \
-	  echo "nginx and prometheus: installed"; \
+	if command -v nginx >/dev/null && command -v prometheus >/dev/null \
+	    && command -v h2load >/dev/null; then \
+	  echo "nginx, prometheus and h2load: installed"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	    --no-install-recommends nginx prometheus; \
+	    --no-install-recommends nginx prometheus nghttp2-client; \
 	elif command -v brew >/dev/null; then \
-	  brew install nginx prometheus; \
+	  brew install nginx prometheus nghttp2; \
 	else \
-	  echo "nginx and prometheus are not installed; chapter 04b skips its stack cells."; \
-	  echo "To run them: sudo apt-get install nginx prometheus (or: brew install nginx prometheus)"; \
+	  echo "nginx, prometheus or h2load is missing; chapter 04b skips the cells that need them."; \
+	  echo "To run them: sudo apt-get install nginx prometheus nghttp2-client"; \
+	  echo "(or: brew install nginx prometheus nghttp2)"; \
 	fi
 
 course: notebooks book  ## run every notebook (quick; PROFILE=full for the real thing), build the book

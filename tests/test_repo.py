@@ -66,7 +66,7 @@ def test_binder_and_ci_install_the_debian_packages_chapter_04b_runs():
     apt = [line.strip() for line in (ROOT / "binder" / "apt.txt").read_text().splitlines()
            if line.strip() and not line.startswith("#")]
     ci = (ROOT / ".ci" / "run").read_text()
-    for package in ("nginx", "prometheus"):
+    for package in ("nginx", "prometheus", "nghttp2-client"):
         assert package in apt, f"binder/apt.txt lacks {package}"
         assert re.search(rf"apt-get install .*\b{package}\b", ci, re.S), f".ci/run lacks {package}"
 

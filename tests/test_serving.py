@@ -25,9 +25,8 @@ from tensorflow_serving.apis import (  # noqa: E402
     prediction_service_pb2_grpc,
 )
 
-from mnist_course.serving import config  # noqa: E402
+from mnist_course.serving import config, loadtest  # noqa: E402
 from mnist_course.serving.client import grpc_predict, predict_request, rest  # noqa: E402
-from mnist_course.serving.loadtest import require_loopback, run_load  # noqa: E402
 from mnist_course.serving.metrics import Metrics  # noqa: E402
 from mnist_course.serving.models import (  # noqa: E402
     Batcher,
@@ -189,29 +188,82 @@ def test_batcher_close_finishes_queued_requests():
     assert all(done) and late["out"].shape == (1, 1)
 
 
+def samples(text: str) -> dict[tuple[str, frozenset], float]:
+    """The exposition parsed by ``prometheus_client.parser``: (sample name, labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    # the parser names a counter's samples <name>_total; TF Serving's names have no suffix
+    return {(s.name.removesuffix("_total") if family.type == "counter" else s.name,
+             frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+#: promtool's lint findings that TF Serving's own metric names draw (colons, no _total, no
+#: HELP): expected, and promtool reports them with exit status 3, not 1 (a parse error)
+TF_SERVING_LINT = ("metric names should not contain ':'", "no help text",
+                   'counter metrics should have "_total" suffix',
+                   'non-histogram and non-summary metrics should not have "_count" suffix')
+
+
+def promtool_accepts(text: str) -> None:
+    promtool = needs_program("promtool")
+    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=30)
+    findings = (check.stdout + check.stderr).strip().splitlines()
+    assert check.returncode in (0, 3), check.stdout + check.stderr  # 1: it did not parse
+    unexpected = [f for f in findings if not f.endswith(TF_SERVING_LINT)]
+    assert not unexpected, unexpected
+
+
+def test_promtool_check_fails_on_a_broken_exposition():
+    promtool = needs_program("promtool")
+    check = subprocess.run([promtool, "check", "metrics"], input='foo{a="x"y"} 1\n',
+                           capture_output=True, text=True, timeout=30)
+    assert check.returncode == 1 and "parsing error" in check.stderr
+
+
 def test_metrics_exposition_is_valid_for_promtool():
-    metrics = Metrics()
+    metrics = Metrics(models=["mnist"])
     metrics.request("mnist", "OK", "predict", "GRPC", 0.002)
     metrics.request("mnist", "INVALID_ARGUMENT", "predict", "REST", 0.0005)
     metrics.batch("mnist", 1, 5)
     metrics.version_loaded("mnist", "/m/1", 1, ok=True)
     text = metrics.render()
-    assert ':tensorflow:serving:request_count{model_name="mnist",status="OK"} 1' in text
-    assert 'le="+Inf"} 1' in text
-    promtool = needs_program("promtool")
-    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
-                           text=True, timeout=30)
-    assert "error" not in (check.stdout + check.stderr).lower(), check.stdout + check.stderr
+    parsed = samples(text)
+    key = frozenset({"model_name": "mnist", "status": "OK"}.items())
+    assert parsed[":tensorflow:serving:request_count", key] == 1
+    assert sum(v for (name, labels), v in parsed.items()
+               if name.endswith("request_latency_bucket") and ("le", "+Inf") in labels) == 2
+    promtool_accepts(text)
+
+
+HOSTILE = ['a"b', "back\\slash", "new\nline", 'x"} 1\nfake_metric 2', "", "\u00e9t\u00e9"]
+
+
+def test_hostile_and_countless_model_names_cannot_break_or_grow_the_exposition():
+    metrics = Metrics(models=["mnist", 'we"ird\nname'])
+    for name in HOSTILE + [f"model-{i}" for i in range(10_000)]:
+        metrics.request(name, "NOT_FOUND", "predict", "GRPC", 0.001)
+    metrics.request('we"ird\nname', "OK", "predict", "REST", 0.001)
+    metrics.version_loaded('we"ird\nname', '/models/"quoted"\\path', 1, ok=True)
+    text = metrics.render()
+    parsed = samples(text)  # parses: every value is escaped
+    counts = {dict(labels)["model_name"]: v for (name, labels), v in parsed.items()
+              if name == ":tensorflow:serving:request_count"}
+    assert counts == {"__unknown__": len(HOSTILE) + 10_000, 'we"ird\nname': 1}
+    assert len(parsed) < 200, "unknown names must not add series"
+    assert not any(name == "fake_metric" for name, _ in parsed)
+    promtool_accepts(text)
 
 
 # ---- the load generator's bounds -----------------------------------------------------------
 def test_load_generator_targets_loopback_only():
-    require_loopback("127.0.0.1:8500")
-    require_loopback("localhost:8500")
+    loadtest.require_loopback("127.0.0.1:8500")
+    loadtest.require_loopback("localhost:8500")
     with pytest.raises(ValueError, match="only targets this machine"):
-        require_loopback("8.8.8.8:8500")
+        loadtest.require_loopback("8.8.8.8:8500")
     with pytest.raises(ValueError, match="duration"):
-        asyncio.run(run_load("127.0.0.1:1", [b""], duration=3600))
+        asyncio.run(loadtest.run_load("127.0.0.1:1", [b""], duration=3600))
 
 
 # ---- a live server -------------------------------------------------------------------------
@@ -340,12 +392,32 @@ def test_rest_bad_input_gets_its_http_code(server, path, body, status, message):
 
 
 def test_metrics_count_requests_by_status(server):
+    parsed = samples(rest_text(server["rest"] + "/monitoring/prometheus/metrics"))
+    count = ":tensorflow:serving:request_count"
+    assert (count, frozenset({"model_name": "mnist", "status": "OK"}.items())) in parsed
+    assert (count, frozenset({"model_name": "mnist", "status": "NOT_FOUND"}.items())) in parsed
+    assert any(name == ":tensorflow:serving:request_latency_bucket"
+               and {("model_name", "mnist"), ("API", "predict"), ("entrypoint", "GRPC")} <= labels
+               for name, labels in parsed)
+    loaded = frozenset({"model_name": "mnist", "version": "1"}.items())
+    assert parsed[":mnist_course:serving:version_loaded", loaded] == 1
+
+
+def test_hostile_model_names_in_requests_leave_the_scrape_valid(server):
+    import urllib.parse
+
+    for name in HOSTILE:
+        request = predict_request(IMAGES[:1])
+        request.model_spec.name = name
+        assert _grpc_error(server, request).code() in (grpc.StatusCode.NOT_FOUND,
+                                                       grpc.StatusCode.INVALID_ARGUMENT)
+        path = f"/v1/models/{urllib.parse.quote(name, safe='')}:predict"
+        if name:
+            assert rest(path, {"instances": IMAGES[:1].tolist()}, url=server["rest"])[0] >= 400
     text = rest_text(server["rest"] + "/monitoring/prometheus/metrics")
-    assert ':tensorflow:serving:request_count{model_name="mnist",status="OK"}' in text
-    assert ':tensorflow:serving:request_count{model_name="mnist",status="NOT_FOUND"}' in text
-    assert ':tensorflow:serving:request_latency_bucket{model_name="mnist",API="predict",' \
-           'entrypoint="GRPC",le=' in text
-    assert ':mnist_course:serving:version_loaded{model_name="mnist",version="1"} 1' in text
+    names = {dict(labels).get("model_name") for _, labels in samples(text)}
+    assert names <= {"mnist", "__unknown__", None}, names
+    promtool_accepts(text)
 
 
 def _ok_count(server) -> float:
@@ -358,7 +430,7 @@ def _ok_count(server) -> float:
 def test_load_generator_stops_at_its_bounds_and_does_not_count_warmup(server):
     requests = [predict_request(IMAGES[:1]).SerializeToString()]
     before = _ok_count(server)
-    report = asyncio.run(run_load(server["grpc"], requests, concurrency=4, duration=30,
+    report = asyncio.run(loadtest.run_load(server["grpc"], requests, concurrency=4, duration=30,
                                   max_requests=40, warmup=0.3))
     served = _ok_count(server) - before
     assert report.requests == 40 and not report.errors and report.seconds < 30
@@ -370,8 +442,8 @@ def test_new_version_is_served_and_old_one_unloaded_under_load(server):
     """Publish version 2 while requests flow: none fails, and the latest version answers."""
     async def scenario():
         requests = [predict_request(IMAGES[:1]).SerializeToString()]
-        load = asyncio.ensure_future(run_load(server["grpc"], requests, concurrency=4,
-                                              duration=4, record_versions=True))
+        load = asyncio.ensure_future(loadtest.run_load(
+            server["grpc"], requests, concurrency=4, duration=4, record_versions=True))
         await asyncio.sleep(1)
         publish(server["store"], server["base"], 2)
         return await load
@@ -385,3 +457,41 @@ def test_new_version_is_served_and_old_one_unloaded_under_load(server):
               "status": {"error_code": "OK", "error_message": ""}}]:
         assert time.monotonic() < deadline, "version 1 was not unloaded"
         time.sleep(0.2)
+
+
+# ---- h2load, an independent load generator -------------------------------------------------
+def test_h2load_engine_reports_good_and_bad_runs_as_the_python_engine_does(server):
+    from collections import Counter
+
+    needs_program("h2load")
+    metrics = [server["rest"] + "/monitoring/prometheus/metrics"]
+    good = [predict_request(IMAGES[:1]).SerializeToString()]
+    report = loadtest.run_h2load(server["grpc"], good, concurrency=4, max_requests=200,
+                        metrics_urls=metrics)
+    assert (report.requests, report.ok, report.errors) == (200, 200, Counter())
+    assert report.engine == "h2load" and 0 < report.quantile(50) <= report.quantile(99)
+    bad = [predict_request(IMAGES[:1], model="fashion").SerializeToString()]
+    report = loadtest.run_h2load(server["grpc"], bad, concurrency=4, max_requests=100,
+                        metrics_urls=metrics)
+    assert (report.requests, report.ok, report.errors) == (100, 0, Counter(NOT_FOUND=100))
+    python = asyncio.run(loadtest.run_load(server["grpc"], bad, concurrency=4, max_requests=100,
+                                  duration=60))
+    assert (python.requests, python.ok, python.errors) == (100, 0, Counter(NOT_FOUND=100))
+
+
+def test_h2load_timed_run_takes_fractional_seconds(server):
+    needs_program("h2load")
+    requests = [predict_request(IMAGES[:1]).SerializeToString()]
+    report = loadtest.run_h2load(server["grpc"], requests, concurrency=2, duration=0.7,
+                                 warmup=0.3, timeout=2.5,
+                                 metrics_urls=[server["rest"] + "/monitoring/prometheus/metrics"])
+    assert report.ok > 0 and not report.errors and 0.5 < report.seconds < 5
+
+
+def test_loadtest_cli_runs_h2load(server, capsys):
+    needs_program("h2load")
+    code = loadtest.main(["--target", server["grpc"], "--engine", "h2load", "--requests", "50",
+                          "--concurrency", "2", "--warmup", "0", "--json", "--metrics",
+                          server["rest"] + "/monitoring/prometheus/metrics"])
+    out = capsys.readouterr().out
+    assert code == 0 and '"engine": "h2load"' in out and '"ok": 50' in out

@@ -8,6 +8,10 @@ comes first, and refuses any target that is not this machine.
 
     python -m mnist_course.serving.loadtest --target 127.0.0.1:8500 --model mnist \\
         --concurrency 32 --duration 10 --histogram latency.png
+
+``--engine h2load`` sends the same requests with nghttp2's ``h2load`` instead (Debian's
+``nghttp2-client``), a C load generator the course did not write, which costs a small share
+of the CPU: see :func:`run_h2load`.
 """
 
 from __future__ import annotations
@@ -52,14 +56,22 @@ class LoadReport:
     errors: Counter = field(default_factory=Counter)
     starts_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     versions: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    #: timed responses that were failures all the same (h2load sees HTTP 200 for a gRPC error,
+    #: whose status rides in the trailers; the server's metrics say how many failed)
+    failed_in_timed: int = 0
+    engine: str = "python"
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies_ms) - self.failed_in_timed
 
     @property
     def requests(self) -> int:
-        return len(self.latencies_ms) + sum(self.errors.values())
+        return self.ok + sum(self.errors.values())
 
     @property
     def rps(self) -> float:
-        return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
+        return self.ok / self.seconds if self.seconds else 0.0
 
     def quantile(self, q: float) -> float:
         if not len(self.latencies_ms):
@@ -67,7 +79,8 @@ class LoadReport:
         return float(np.percentile(self.latencies_ms, q))
 
     def summary(self) -> dict:
-        return {"target": self.target, "requests": self.requests, "ok": len(self.latencies_ms),
+        return {"engine": self.engine, "target": self.target, "requests": self.requests,
+                "ok": self.ok,
                 "errors": dict(self.errors), "seconds": round(self.seconds, 2),
                 "rps": round(self.rps, 1),
                 **{f"p{q}_ms": round(self.quantile(q), 2) for q in (50, 95, 99)},
@@ -188,6 +201,93 @@ async def run_load(target: str, requests: list[bytes], *, concurrency: int = 32,
                       np.asarray(versions, int))
 
 
+def grpc_status_counts(metrics_urls: list[str]) -> Counter:
+    """Requests by gRPC status, summed over servers' Prometheus endpoints (TF Serving's
+    ``:tensorflow:serving:request_count``), parsed as Prometheus parses them."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counts: Counter = Counter()
+    for url in metrics_urls:
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            text = reply.read().decode()
+        for family in text_string_to_metric_families(text):
+            if family.name == ":tensorflow:serving:request_count":
+                for sample in family.samples:
+                    counts[sample.labels["status"]] += int(sample.value)
+    return counts
+
+
+def _h2load_duration(seconds: float) -> str:
+    """h2load takes whole numbers with a unit: 1.5 s is "1500ms" ("1.5" is refused)."""
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
+def run_h2load(target: str, requests: list[bytes], *, concurrency: int = 32,
+               duration: float = 10.0, max_requests: int | None = None,
+               metrics_urls: list[str] | None = None, warmup: float = 0.0,
+               timeout: float = 5.0, method: str = PREDICT) -> LoadReport:
+    """The same gRPC requests sent by ``h2load`` over HTTP/2 (closed loop, ``concurrency``
+    connections with one stream each); the first request's body is sent every time.
+
+    h2load sees HTTP statuses only, while gRPC reports errors in trailers with HTTP 200, so
+    the gRPC errors of the run come from the servers' own request metrics
+    (``metrics_urls``, counted before and after); without them they cannot be told apart.
+    Latency quantiles come from h2load's per-request log and include any such failure.
+    """
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from mnist_course.serving.stack import _die_with_parent, find_program
+
+    die_with_parent = _die_with_parent if sys.platform == "linux" else None
+
+    require_loopback(target)
+    if not 0 < duration <= MAX_DURATION_S:
+        raise ValueError(f"duration must lie in (0, {MAX_DURATION_S}] seconds")
+    if not 0 < concurrency <= MAX_CONCURRENCY:
+        raise ValueError(f"concurrency must lie in [1, {MAX_CONCURRENCY}]")
+    h2load = find_program("h2load")  # FileNotFoundError names the package to install
+    with tempfile.TemporaryDirectory(prefix="mnist-h2load-") as folder:
+        body, log = Path(folder) / "request.bin", Path(folder) / "requests.log"
+        # a gRPC message on the wire: uncompressed flag, 4-byte length, the protobuf
+        body.write_bytes(b"\x00" + len(requests[0]).to_bytes(4, "big") + requests[0])
+        command = [h2load, f"http://{target}{method}", "-d", str(body),
+                   "-H", "content-type: application/grpc", "-H", "te: trailers",
+                   "-c", str(concurrency), "-m", "1", "-T", _h2load_duration(timeout),
+                   "--log-file", str(log)]
+        if max_requests:
+            command += ["-n", str(min(max_requests, MAX_REQUESTS))]
+        else:
+            command += ["-D", _h2load_duration(duration)]
+            if warmup > 0:
+                command += ["--warm-up-time", _h2load_duration(warmup)]
+        before = grpc_status_counts(metrics_urls) if metrics_urls else Counter()
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True,
+                              timeout=duration + warmup + 60, preexec_fn=die_with_parent)
+        seconds = time.perf_counter() - start - (0 if max_requests else warmup)
+        if done.returncode != 0:
+            raise OSError(f"h2load failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        rows = np.loadtxt(log, dtype=np.int64, ndmin=2) if log.stat().st_size else \
+            np.zeros((0, 3), np.int64)
+    after = grpc_status_counts(metrics_urls) if metrics_urls else Counter()
+    answered = rows[(rows[:, 1] >= 200) & (rows[:, 1] < 300)] if len(rows) else rows
+    errors = Counter({f"HTTP_{code}": int(n) for code, n in
+                      zip(*np.unique(rows[rows[:, 1] >= 300, 1], return_counts=True))})
+    grpc_errors = Counter({status: after[status] - before[status] for status in after
+                           if status != "OK" and after[status] > before[status]})
+    errors.update(grpc_errors)
+    order = np.argsort(answered[:, 0]) if len(answered) else np.zeros(0, int)
+    starts = (answered[order, 0] - answered[order, 0].min()) / 1e6 if len(answered) else \
+        np.zeros(0)
+    failed = min(sum(grpc_errors.values()), len(answered))
+    return LoadReport(target, seconds, answered[order, 2] / 1e3, errors, starts,
+                      failed_in_timed=failed, engine="h2load")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mnist_course.serving.loadtest",
                                      description=__doc__.split("\n\n")[0])
@@ -203,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     add("--requests", type=int, default=None, help="stop after this many requests")
     add("--timeout", type=float, default=5.0, help="seconds per request")
     add("--warmup", type=float, default=1.0, help="seconds of uncounted requests first")
+    add("--engine", choices=("python", "h2load"), default="python",
+        help="the course's asyncio generator, or nghttp2's h2load (closed loop only)")
+    add("--metrics", action="append", default=[], metavar="URL",
+        help="h2load: a server's Prometheus endpoint, to count gRPC errors (repeatable)")
     add("--histogram", help="write a latency histogram to this PNG file")
     add("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
@@ -212,10 +316,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         require_loopback(target)
         bodies = digits_requests(args.model, args.images, version=args.version)
-        report = asyncio.run(run_load(target, bodies, concurrency=args.concurrency,
-                                      rate=args.rate, duration=args.duration,
-                                      max_requests=args.requests, timeout=args.timeout,
-                                      warmup=args.warmup))
+        if args.engine == "h2load":
+            if args.rate is not None:
+                raise ValueError("--rate (open loop) needs --engine python")
+            if not args.metrics:
+                print("note: without --metrics, gRPC errors (HTTP 200 with an error status "
+                      "in the trailers) count as answered", file=sys.stderr)
+            report = run_h2load(target, bodies, concurrency=args.concurrency,
+                                duration=args.duration, max_requests=args.requests,
+                                metrics_urls=args.metrics, warmup=args.warmup,
+                                timeout=args.timeout)
+        else:
+            report = asyncio.run(run_load(target, bodies, concurrency=args.concurrency,
+                                          rate=args.rate, duration=args.duration,
+                                          max_requests=args.requests, timeout=args.timeout,
+                                          warmup=args.warmup))
     except (ValueError, OSError, asyncio.TimeoutError) as error:
         print(f"error: {error or 'no server answered at ' + target}", file=sys.stderr)
         return 2

@@ -5,6 +5,12 @@ TF Serving exports ``:tensorflow:serving:request_count{model_name,status}`` and 
 10 * 1.8^k, and ``:tensorflow:cc:saved_model:load_attempt_count{model_path,status}``; a dashboard
 built on these names works with either server. The batch-size histogram and the loaded-version
 gauge are this server's own (prefixed ``:mnist_course:``), for the batching lesson.
+
+Label values can come from clients (a model name in a gRPC request or a URL). Two rules keep
+any request from breaking a scrape: every value is escaped as the text format requires
+(backslash, double quote and newline), and a request for a model the server does not serve
+is counted under the one value :data:`UNKNOWN_MODEL`, so that no client can add series
+without bound.
 """
 
 from __future__ import annotations
@@ -13,9 +19,12 @@ import bisect
 import functools
 import threading
 from collections import defaultdict
+from collections.abc import Iterable
 
 LATENCY_BUCKETS_US = tuple(round(10 * 1.8 ** k, 1) for k in range(33))
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+#: the model_name of requests for a model this server does not serve
+UNKNOWN_MODEL = "__unknown__"
 
 
 class Histogram:
@@ -40,9 +49,15 @@ class Histogram:
         return out
 
 
+def escape(value: object) -> str:
+    """A label value as the text exposition format writes it: backslash, double quote and
+    newline each escaped with a backslash (a newline as backslash-n)."""
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 @functools.lru_cache(maxsize=1024)
 def _label_text(items: tuple) -> str:
-    return ",".join(f'{key}="{value}"' for key, value in items)
+    return ",".join(f'{key}="{escape(value)}"' for key, value in items)
 
 
 def _labels(**labels: object) -> str:
@@ -52,8 +67,9 @@ def _labels(**labels: object) -> str:
 class Metrics:
     """All metrics of one server process; thread-safe, rendered on each scrape."""
 
-    def __init__(self) -> None:
+    def __init__(self, models: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
+        self.models = frozenset(models)  # the names served; others count as UNKNOWN_MODEL
         self.requests: dict[str, int] = defaultdict(int)
         self.latency: dict[str, Histogram] = {}
         self.batch_size: dict[str, Histogram] = {}
@@ -61,6 +77,7 @@ class Metrics:
         self.loaded: dict[tuple[str, int], int] = {}
 
     def request(self, model: str, status: str, api: str, entrypoint: str, seconds: float) -> None:
+        model = model if model in self.models else UNKNOWN_MODEL
         with self._lock:
             self.requests[_labels(model_name=model, status=status)] += 1
             key = _labels(model_name=model, API=api, entrypoint=entrypoint)

@@ -86,7 +86,7 @@ class Server:
 
     def __init__(self, entries: list[ModelEntry], batching: Batching | None = None,
                  metrics_path: str | None = None) -> None:
-        self.metrics = Metrics()
+        self.metrics = Metrics(models=[entry.name for entry in entries])
         self.manager = ModelManager(entries, batching, self.metrics)
         self.metrics_path = metrics_path
 
@@ -204,7 +204,7 @@ class Server:
     async def rest(self, request: web.Request) -> web.Response:
         start, name, status, api = time.perf_counter(), "", "OK", "status"
         try:
-            match = self.ROUTE.match(request.match_info["tail"])
+            match = self.ROUTE.fullmatch(request.match_info["tail"])
             if not match:
                 raise ServingError("NOT_FOUND", f"Malformed request: {request.method} "
                                    f"{request.path}; see /v1/models/<name>[:predict]")
@@ -282,7 +282,9 @@ class Server:
         app = web.Application(client_max_size=64 * 2**20)
         if self.metrics_path:
             app.router.add_get(self.metrics_path, self.prometheus)
-        app.router.add_route("*", "/v1/models/{tail:.*}", self.rest)
+        # [\s\S], not ".": a URL-encoded newline in a name must still reach self.rest, which
+        # answers every path under /v1/models/ in TF Serving's JSON error format
+        app.router.add_route("*", r"/v1/models/{tail:[\s\S]*}", self.rest)
         return app
 
 

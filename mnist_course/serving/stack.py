@@ -36,12 +36,18 @@ HOST = "127.0.0.1"
 DEFAULT_BATCHING = Batching()
 
 
+#: the Debian package of each program the course runs
+PACKAGES = {"nginx": "nginx", "prometheus": "prometheus", "promtool": "prometheus",
+            "h2load": "nghttp2-client"}
+
+
 def find_program(name: str) -> str:
     """The path of ``name`` (Debian puts nginx in /usr/sbin), or an error saying how to get it."""
     path = shutil.which(name, path=SEARCH_PATH)
     if path is None:
-        raise FileNotFoundError(f"{name} is not installed: `sudo apt-get install nginx prometheus` "
-                                f"(binder/apt.txt and .ci/run install both)")
+        raise FileNotFoundError(f"{name} is not installed: `sudo apt-get install "
+                                f"{PACKAGES.get(name, name)}` (binder/apt.txt and .ci/run "
+                                "install it)")
     return path
 
 
@@ -63,7 +69,7 @@ def skip_cells_needing_missing_programs(names: tuple[str, ...] = ("nginx", "prom
     missing = missing_programs(names)
     if not missing:
         return []
-    install = "sudo apt-get install nginx prometheus (or: brew install nginx prometheus)"
+    install = "sudo apt-get install " + " ".join(sorted({PACKAGES.get(n, n) for n in missing}))
     if os.environ.get("CI"):
         raise FileNotFoundError(f"{', '.join(missing)} not installed: {install}")
     from IPython import get_ipython
