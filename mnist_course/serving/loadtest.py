@@ -236,13 +236,12 @@ def run_h2load(target: str, requests: list[bytes], *, concurrency: int = 32,
     (``metrics_urls``, counted before and after); without them they cannot be told apart.
     Latency quantiles come from h2load's per-request log and include any such failure.
     """
+    import shutil
     import subprocess
     import tempfile
     from pathlib import Path
 
-    from mnist_course.serving.stack import _die_with_parent, find_program
-
-    die_with_parent = _die_with_parent if sys.platform == "linux" else None
+    from mnist_course.serving.stack import find_program
 
     require_loopback(target)
     if not 0 < duration <= MAX_DURATION_S:
@@ -254,7 +253,12 @@ def run_h2load(target: str, requests: list[bytes], *, concurrency: int = 32,
         body, log = Path(folder) / "request.bin", Path(folder) / "requests.log"
         # a gRPC message on the wire: uncompressed flag, 4-byte length, the protobuf
         body.write_bytes(b"\x00" + len(requests[0]).to_bytes(4, "big") + requests[0])
-        command = [h2load, f"http://{target}{method}", "-d", str(body),
+        # h2load dies with this process: `setpriv --pdeathsig KILL` (util-linux) asks Linux for
+        # it. Not a preexec_fn: forking a process that runs gRPC through Python code can abort
+        # the child in gRPC's fork handlers, while a plain spawn does not run them
+        setpriv = shutil.which("setpriv") if sys.platform == "linux" else None
+        command = ([setpriv, "--pdeathsig", "KILL"] if setpriv else []) + [
+                   h2load, f"http://{target}{method}", "-d", str(body),
                    "-H", "content-type: application/grpc", "-H", "te: trailers",
                    "-c", str(concurrency), "-m", "1", "-T", _h2load_duration(timeout),
                    "--log-file", str(log)]
@@ -267,7 +271,7 @@ def run_h2load(target: str, requests: list[bytes], *, concurrency: int = 32,
         before = grpc_status_counts(metrics_urls) if metrics_urls else Counter()
         start = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True,
-                              timeout=duration + warmup + 60, preexec_fn=die_with_parent)
+                              timeout=duration + warmup + 60)
         seconds = time.perf_counter() - start - (0 if max_requests else warmup)
         if done.returncode != 0:
             raise OSError(f"h2load failed ({done.returncode}): {done.stderr.strip()[-500:]}")
@@ -279,6 +283,11 @@ def run_h2load(target: str, requests: list[bytes], *, concurrency: int = 32,
                       zip(*np.unique(rows[rows[:, 1] >= 300, 1], return_counts=True))})
     grpc_errors = Counter({status: after[status] - before[status] for status in after
                            if status != "OK" and after[status] > before[status]})
+    if not max_requests and grpc_errors["CANCELLED"]:
+        # a timed run ends by resetting the streams still in flight (at most one per
+        # connection): the server counts them CANCELLED, but they were cut, not failed
+        grpc_errors["CANCELLED"] -= min(grpc_errors["CANCELLED"], concurrency)
+        grpc_errors = +grpc_errors  # drop zero counts
     errors.update(grpc_errors)
     order = np.argsort(answered[:, 0]) if len(answered) else np.zeros(0, int)
     starts = (answered[order, 0] - answered[order, 0].min()) / 1e6 if len(answered) else \
