@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mnist_course.checks import ch00, ch01, ch02, ch03, ch04a, ch07a
+from mnist_course.checks import ch00, ch01, ch02, ch03, ch04a, ch07a, ch07b, ch07c
 
 
 def right_count(labels):
@@ -404,3 +404,141 @@ def test_cosine_logits_checker():
     assert "similarity" in ch07a.check.cosine_logits(lambda q, p: 1 - cosine(q, p)).problems[0]
     with pytest.raises(AssertionError):
         ch07a.strict_check.cosine_logits(lambda q, p: q @ p.T)
+
+
+# -- chapter 07b ----------------------------------------------------------------------------
+
+def own_forgetting(R):
+    R = np.asarray(R, float)
+    return 0.0 if len(R) == 1 else float((R[:-1, :-1].max(axis=0) - R[-1, :-1]).mean())
+
+
+def own_ewc(weights, anchors, fisher, lam):
+    return lam / 2 * sum(float((f * (w - a) ** 2).sum())
+                         for w, a, f in zip(weights, anchors, fisher))
+
+
+def own_keep(labels, per_class, rng):
+    return np.concatenate([rng.choice(np.flatnonzero(labels == c),
+                                      min(per_class, int((labels == c).sum())), replace=False)
+                           for c in np.unique(labels)])
+
+
+def test_forgetting_checker():
+    from mnist_course import continual
+
+    assert ch07b.check.forgetting(own_forgetting).passed
+    after_learning = ch07b.check.forgetting(
+        lambda R: float((np.diag(R)[:-1] - R[-1, :-1]).mean()) if len(R) > 1 else 0.0)
+    assert "best accuracy" in after_learning.problems[0]
+    with_last = ch07b.check.forgetting(lambda R: float((R.max(axis=0) - R[-1]).mean()))
+    assert "Leave the last task out" in with_last.problems[0]
+    assert "course's own" in ch07b.check.forgetting(continual.forgetting).problems[0]
+    with pytest.raises(AssertionError):
+        ch07b.strict_check.forgetting(lambda R: -own_forgetting(R))
+
+
+def test_ewc_penalty_checker():
+    from mnist_course import continual
+
+    assert ch07b.check.ewc_penalty(own_ewc).passed
+    assert "lam / 2" in ch07b.check.ewc_penalty(
+        lambda w, a, f, lam: 2 * own_ewc(w, a, f, lam)).problems[0]
+    assert "Square" in ch07b.check.ewc_penalty(
+        lambda w, a, f, lam: lam / 2 * sum(float((fi * abs(wi - ai)).sum())
+                                           for wi, ai, fi in zip(w, a, f))).problems[0]
+    assert "every tensor" in ch07b.check.ewc_penalty(
+        lambda w, a, f, lam: own_ewc(w[:1], a[:1], f[:1], lam)).problems[0]
+    package = ch07b.check.ewc_penalty(
+        lambda w, a, f, lam: float(continual.ewc_penalty(w, a, f, lam))).problems[0]
+    assert "course's own" in package or "switched off" in package
+    with pytest.raises(AssertionError):
+        ch07b.strict_check.ewc_penalty(lambda w, a, f, lam: 1.0)
+
+
+def test_balanced_keep_checker():
+    assert ch07b.check.balanced_keep(own_keep).passed
+    first = ch07b.check.balanced_keep(lambda labels, k, rng: np.concatenate(
+        [np.flatnonzero(labels == c)[:k] for c in np.unique(labels)]))
+    assert any("two seeds" in p for p in first.problems)
+    unbalanced = ch07b.check.balanced_keep(
+        lambda labels, k, rng: rng.choice(len(labels), 4 * k, replace=False))
+    assert any("should keep" in p for p in unbalanced.problems)
+    assert "integer indices" in ch07b.check.balanced_keep(
+        lambda labels, k, rng: labels == 0).problems[0]
+    with pytest.raises(AssertionError):
+        ch07b.strict_check.balanced_keep(lambda labels, k, rng: np.arange(3))
+
+
+# -- chapter 07c ----------------------------------------------------------------------------
+
+def own_late(a, b, w):
+    if not 0 <= w <= 1:
+        raise ValueError("weight")
+    return w * a + (1 - w) * b
+
+
+def own_dropout(images, sequences, rate, rng):
+    images, sequences = images.copy(), sequences.copy()
+    dropped, which = rng.random(len(images)) < rate, rng.random(len(images)) < 0.5
+    images[dropped & which] = 0
+    sequences[dropped & ~which] = 0
+    return images, sequences
+
+
+def test_late_fusion_checker():
+    from mnist_course import multimodal
+
+    assert ch07c.check.late_fusion(own_late).passed
+    swapped = ch07c.check.late_fusion(lambda a, b, w: own_late(b, a, w))
+    assert "first argument" in swapped.problems[0]
+    unchecked = ch07c.check.late_fusion(lambda a, b, w: w * a + (1 - w) * b)
+    assert any("ValueError" in p for p in unchecked.problems)
+    assert "course's own" in ch07c.check.late_fusion(multimodal.late_fusion).problems[0]
+    with pytest.raises(AssertionError):
+        ch07c.strict_check.late_fusion(lambda a, b, w: a * b)
+
+
+def test_modality_dropout_checker():
+    assert ch07c.check.modality_dropout(own_dropout).passed
+
+    def in_place(images, sequences, rate, rng):
+        dropped = rng.random(len(images)) < rate
+        images[dropped] = 0
+        return images, sequences
+
+    problems = " ".join(ch07c.check.modality_dropout(in_place).problems)
+    assert "copies" in problems and "half" in problems
+
+    def both(images, sequences, rate, rng):
+        images, sequences = images.copy(), sequences.copy()
+        dropped = rng.random(len(images)) < rate
+        images[dropped], sequences[dropped] = 0, 0
+        return images, sequences
+
+    assert any("both" in p for p in ch07c.check.modality_dropout(both).problems)
+    fixed = ch07c.check.modality_dropout(
+        lambda i, s, rate, rng: own_dropout(i, s, rate, np.random.default_rng(0)))
+    assert any("two seeds" in p for p in fixed.problems)
+    with pytest.raises(AssertionError):
+        ch07c.strict_check.modality_dropout(lambda i, s, rate, rng: (i, s))
+
+
+def test_first_level_without_gain_checker():
+    from scipy import stats
+
+    def own(levels, fused, alone):
+        d = np.asarray(fused) - np.asarray(alone)
+        for level, col in zip(levels, d.T):
+            if not stats.t.interval(0.95, len(col) - 1, col.mean(), stats.sem(col))[0] > 0:
+                return level
+        return None
+
+    def by_mean(levels, fused, alone):
+        d = (np.asarray(fused) - np.asarray(alone)).mean(axis=0)
+        return next((lv for lv, m in zip(levels, d) if m <= 0), None)
+
+    assert ch07c.check.first_level_without_gain(own).passed
+    assert "t-interval" in ch07c.check.first_level_without_gain(by_mean).problems[0]
+    with pytest.raises(AssertionError):
+        ch07c.strict_check.first_level_without_gain(lambda *a: None)
