@@ -63,7 +63,7 @@ PROFILE = "full"
 SEED = 0
 SIZES = {
     # n_train / n_val / n_test: images (and their pen streams); epochs and seeds per model
-    "quick": {"n_train": 2_000, "n_val": 500, "n_test": 1_000, "epochs": 1, "seeds": 2},
+    "quick": {"n_train": 1_500, "n_val": 500, "n_test": 1_000, "epochs": 1, "seeds": 1},
     "full": {"n_train": 20_000, "n_val": 2_000, "n_test": 10_000, "epochs": 3, "seeds": 3},
 }
 N_POINTS = 64          # samples per pen stream
