@@ -15,8 +15,8 @@ information for EWC (Kirkpatrick et al. 2017), and a class-balanced replay buffe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import weakref
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import keras
