@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mnist_course.checks import ch00, ch01, ch02, ch03, ch04a, ch07a, ch07b, ch07c
+from mnist_course.checks import ch00, ch01, ch02, ch03, ch04a, ch06, ch07a, ch07b, ch07c
 
 
 def right_count(labels):
@@ -542,3 +542,57 @@ def test_first_level_without_gain_checker():
     assert "t-interval" in ch07c.check.first_level_without_gain(by_mean).problems[0]
     with pytest.raises(AssertionError):
         ch07c.strict_check.first_level_without_gain(lambda *a: None)
+
+
+# -- chapter 06 -----------------------------------------------------------------------------
+
+def test_sparsity_schedule_checker():
+    from mnist_course import pruning
+
+    def own(step, begin, end, initial, final):
+        p = min(1.0, max(0.0, (step - begin) / (end - begin)))
+        return final + (initial - final) * (1 - p) ** 3
+
+    assert ch06.check.sparsity_schedule(own).passed
+    linear = ch06.check.sparsity_schedule(
+        lambda s, b, e, i, f: f + (i - f) * (1 - min(1, max(0, (s - b) / (e - b)))))
+    assert "cubic" in linear.problems[0]
+    unclamped = ch06.check.sparsity_schedule(
+        lambda s, b, e, i, f: f + (i - f) * (1 - (s - b) / (e - b)) ** 3)
+    assert "clamp" in unclamped.problems[0]
+    assert "course's own" in ch06.check.sparsity_schedule(
+        pruning.polynomial_sparsity).problems[0]
+    with pytest.raises(AssertionError):
+        ch06.strict_check.sparsity_schedule(lambda *a: 0.5)
+
+
+def test_class_weights_checker():
+    def own(labels):
+        classes, counts = np.unique(labels, return_counts=True)
+        return {int(c): len(labels) / (len(classes) * n) for c, n in zip(classes, counts)}
+
+    assert ch06.check.class_weights(own).passed
+    inverse = ch06.check.class_weights(lambda y: {int(c): 1 / n for c, n in
+                                                  zip(*np.unique(y, return_counts=True))})
+    assert "n / k" in inverse.problems[0]
+    missing = ch06.check.class_weights(lambda y: {c: 1.0 for c in range(10)})
+    assert "exactly the classes present" in missing.problems[0]
+    with pytest.raises(AssertionError):
+        ch06.strict_check.class_weights(lambda y: [1.0])
+
+
+def test_repair_checker():
+    import keras
+
+    def own(images, model):
+        model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        return np.asarray(images, np.float32) / 255, model
+
+    assert ch06.check.repair(own).passed
+    unscaled = ch06.check.repair(lambda images, model: (images.astype(np.float32), model))
+    assert any("scale" in p for p in unscaled.problems)
+    assert any("from_logits=True" in p for p in unscaled.problems)
+    with pytest.raises(AssertionError):
+        ch06.strict_check.repair(lambda images, model: (images, model))
