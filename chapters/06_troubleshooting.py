@@ -114,7 +114,7 @@ print(f"profile {PROFILE}: {S}\nmachine: {here}")
 # together. Every treatment of a seed starts from the same initial weights and sees the same
 # order of images (`training.batches`), so the comparisons are paired.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 def small_cnn(l2: float = 0.0, dropout: float = 0.0, name: str = "small_cnn") -> keras.Model:
     regulariser = keras.regularizers.L2(l2) if l2 else None
     return keras.Sequential([
@@ -259,7 +259,7 @@ markdown_table(["digit"] + list(range(10)),
                [["images in the long-tailed set"] + counts.tolist(),
                 ["balanced class weight"] + [f"{w:.2f}" for w in weights]])
 
-# %%
+# %% tags=["nbval-ignore-output"]
 def oversampled(x, y, seed, batch=128):
     """Every class drawn equally often, rare images repeated; endless, so fit needs
     steps_per_epoch."""
