@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -320,6 +321,12 @@ def _bad_tensor(x: np.ndarray, dtype: int | None = None):
     return request
 
 
+def _with_output_filter(key: str):
+    request = predict_request(IMAGES)
+    request.output_filter.append(key)
+    return request
+
+
 @pytest.mark.parametrize("case, make, code, message", [
     ("wrong shape", lambda: _bad_tensor(np.zeros((1, 784))), "INVALID_ARGUMENT", "expects shape"),
     ("wrong dtype", lambda: _bad_tensor(np.zeros((1, 28, 28, 1)), dtype=2), "INVALID_ARGUMENT",
@@ -341,6 +348,8 @@ def _bad_tensor(x: np.ndarray, dtype: int | None = None):
      "FAILED_PRECONDITION", "signature"),
     ("unknown input", lambda: predict_request(IMAGES, input_key="pixels"), "INVALID_ARGUMENT",
      "do not match"),
+    ("unknown output", lambda: _with_output_filter("probabilities"), "INVALID_ARGUMENT",
+     "output_filter names 'probabilities'"),
 ])
 def test_grpc_bad_input_gets_its_status_and_the_server_goes_on(server, case, make, code,
                                                                message):
@@ -401,6 +410,43 @@ def test_metrics_count_requests_by_status(server):
                for name, labels in parsed)
     loaded = frozenset({"model_name": "mnist", "version": "1"}.items())
     assert parsed[":mnist_course:serving:version_loaded", loaded] == 1
+
+
+def test_the_server_binds_free_ports_itself_and_reports_them(server):
+    log = server["log"].read_text()  # TF Serving's start-up lines carry the bound ports
+    assert f"Running gRPC ModelServer at {server['grpc']} ..." in log
+    assert f"Exporting HTTP/REST API at:{server['rest'].removeprefix('http://')} ..." in log
+
+
+def test_a_reserved_port_is_refused_to_a_plain_bind_until_released():
+    from mnist_course.serving.stack import HOST, reserve_port
+
+    held = reserve_port()
+    port = held.getsockname()[1]
+    with socket.socket() as other:
+        with pytest.raises(OSError):
+            other.bind((HOST, port))
+    held.close()
+    with socket.socket() as other:
+        other.bind((HOST, port))
+
+
+def test_the_server_counts_its_cpu_time_by_stage(server):
+    from mnist_course.serving.metrics import STAGES
+
+    def stage_cpu() -> dict[str, float]:
+        parsed = samples(rest_text(server["rest"] + "/monitoring/prometheus/metrics"))
+        return {dict(labels)["stage"]: value for (name, labels), value in parsed.items()
+                if name == ":mnist_course:serving:cpu_seconds"}
+
+    before = stage_cpu()
+    for _ in range(5):
+        grpc_predict(IMAGES, server["grpc"])
+    after = stage_cpu()
+    assert set(after) == {*STAGES, "process"}
+    spent = {stage: after[stage] - before[stage] for stage in after}
+    assert all(spent[stage] > 0 for stage in STAGES), spent  # the server fixture batches
+    assert sum(spent[stage] for stage in STAGES) <= spent["process"], spent
 
 
 def test_hostile_model_names_in_requests_leave_the_scrape_valid(server):

@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
 
     asyncio.run(serve(entries, host=args.host, port=args.port, rest_api_port=args.rest_api_port,
                       batching=batching, metrics_path=path,
-                      poll_seconds=args.file_system_poll_wait_seconds))
+                      poll_seconds=args.file_system_poll_wait_seconds,
+                      port_file=args.port_file))
     return 0
 
 

@@ -158,7 +158,8 @@ def flag_parser() -> argparse.ArgumentParser:
                     "(flags and config files as tensorflow_model_server takes them).")
     add = parser.add_argument
     add("--port", type=int, default=8500, help="gRPC port (0: pick a free one)")
-    add("--rest_api_port", type=int, default=0, help="REST port (0: no REST API, as TF Serving)")
+    add("--rest_api_port", type=int, default=0,
+        help="REST port (0: no REST API, as TF Serving; -1: pick a free one, this server's own)")
     add("--model_name", default="default", help="name of the model in requests")
     add("--model_base_path", help="folder holding numbered version folders")
     add("--model_config_file", help="ModelServerConfig text file (instead of name/base path)")
@@ -172,6 +173,8 @@ def flag_parser() -> argparse.ArgumentParser:
     add("--tensorflow_inter_op_parallelism", type=int, default=0)
     add("--host", default="127.0.0.1",
         help="address to bind (not a TF Serving flag; it binds 0.0.0.0)")
+    add("--port_file", help="once serving, write the bound ports to this file as JSON "
+        '{"grpc": ..., "rest": ...}, for ports picked with 0 or -1 (not a TF Serving flag)')
     return parser
 
 

@@ -3,8 +3,9 @@
 TF Serving exports ``:tensorflow:serving:request_count{model_name,status}`` and the histogram
 ``:tensorflow:serving:request_latency{model_name,API,entrypoint}`` in microseconds, with buckets
 10 * 1.8^k, and ``:tensorflow:cc:saved_model:load_attempt_count{model_path,status}``; a dashboard
-built on these names works with either server. The batch-size histogram and the loaded-version
-gauge are this server's own (prefixed ``:mnist_course:``), for the batching lesson.
+built on these names works with either server. The batch-size histogram, the loaded-version
+gauge and the CPU seconds spent in each stage of a request are this server's own (prefixed
+``:mnist_course:``), for the batching and cost lessons.
 
 Label values can come from clients (a model name in a gRPC request or a URL). Two rules keep
 any request from breaking a scrape: every value is escaped as the text format requires
@@ -18,6 +19,7 @@ from __future__ import annotations
 import bisect
 import functools
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -25,6 +27,9 @@ LATENCY_BUCKETS_US = tuple(round(10 * 1.8 ** k, 1) for k in range(33))
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 #: the model_name of requests for a model this server does not serve
 UNKNOWN_MODEL = "__unknown__"
+#: the stages whose CPU time a server counts; ``process`` is all of the process's CPU time,
+#: so what the stages leave of it is gRPC's and asyncio's own machinery (and anything else)
+STAGES = ("decode", "convert", "batching", "model", "respond")
 
 
 class Histogram:
@@ -75,6 +80,7 @@ class Metrics:
         self.batch_size: dict[str, Histogram] = {}
         self.loads: dict[str, int] = defaultdict(int)
         self.loaded: dict[tuple[str, int], int] = {}
+        self.stage_cpu = dict.fromkeys(STAGES, 0.0)
 
     def request(self, model: str, status: str, api: str, entrypoint: str, seconds: float) -> None:
         model = model if model in self.models else UNKNOWN_MODEL
@@ -87,6 +93,11 @@ class Metrics:
         with self._lock:
             key = _labels(model_name=model, version=version)
             self.batch_size.setdefault(key, Histogram(BATCH_BUCKETS)).observe(size)
+
+    def cpu(self, stage: str, seconds: float) -> None:
+        """Count ``seconds`` of CPU time against ``stage`` (one of :data:`STAGES`)."""
+        with self._lock:
+            self.stage_cpu[stage] += seconds
 
     def version_loaded(self, model: str, path: str, version: int, ok: bool) -> None:
         with self._lock:
@@ -107,7 +118,10 @@ class Metrics:
                         (":tensorflow:serving:request_latency", "histogram", self.latency),
                         (":tensorflow:cc:saved_model:load_attempt_count", "counter", self.loads),
                         (":mnist_course:serving:batch_size", "histogram", self.batch_size),
-                        (":mnist_course:serving:version_loaded", "gauge", loaded)]
+                        (":mnist_course:serving:version_loaded", "gauge", loaded),
+                        (":mnist_course:serving:cpu_seconds", "counter",
+                         {_labels(stage=stage): seconds for stage, seconds in
+                          [*self.stage_cpu.items(), ("process", time.process_time())]})]
             lines = []
             for name, kind, series in families:
                 lines.append(f"# TYPE {name} {kind}")

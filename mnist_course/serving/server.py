@@ -13,9 +13,13 @@ import asyncio
 import json
 import logging
 import math
+import os
 import re
 import signal
+import socket
 import time
+from pathlib import Path
+from time import thread_time
 
 import grpc
 import numpy as np
@@ -72,13 +76,20 @@ def tensor_to_array(proto) -> np.ndarray:
     return values.reshape(shape)
 
 
-def array_to_tensor(array: np.ndarray):
-    """A float32 NumPy array as a ``TensorProto`` (``tensor_content``, no per-value fields)."""
+def fill_tensor(proto, array: np.ndarray):
+    """Write a float32 NumPy array into ``proto``, a ``TensorProto`` (``tensor_content``, no
+    per-value fields); filling a response's own field in place saves a copy of the message."""
     array = np.ascontiguousarray(array, np.float32)
-    proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_content=array.tobytes())
+    proto.dtype = types_pb2.DT_FLOAT
+    proto.tensor_content = array.tobytes()
     for size in array.shape:
         proto.tensor_shape.dim.add(size=size)
     return proto
+
+
+def array_to_tensor(array: np.ndarray):
+    """A float32 NumPy array as a new ``TensorProto``."""
+    return fill_tensor(tensor_pb2.TensorProto(), array)
 
 
 class Server:
@@ -91,14 +102,20 @@ class Server:
         self.metrics_path = metrics_path
 
     # ---- requests, independent of the API ------------------------------------------------
-    async def _predict(self, name: str, version: int | None, label: str, signature: str,
-                       inputs: dict[str, np.ndarray]):
+    def _prepare(self, name: str, version: int | None, label: str, signature: str,
+                 inputs: dict[str, np.ndarray]):
+        """The servable a request names and its checked input batch."""
         servable = self.manager.resolve(name, version, label)
         in_specs, out_specs = servable.signature(signature)
-        if set(inputs) != {s.key for s in in_specs}:
+        if len(inputs) != len(in_specs) or in_specs[0].key not in inputs:
             raise ServingError("INVALID_ARGUMENT", f"the request's inputs {sorted(inputs)} do "
                                f"not match the signature's {[s.key for s in in_specs]}")
-        x = validate(inputs[in_specs[0].key], in_specs[0], self.manager.request_limit)
+        return servable, validate(inputs[in_specs[0].key], in_specs[0],
+                                  self.manager.request_limit)
+
+    async def _predict(self, name: str, version: int | None, label: str, signature: str,
+                       inputs: dict[str, np.ndarray]):
+        servable, x = self._prepare(name, version, label, signature, inputs)
         return servable, await self.manager.predict(servable, signature, x)
 
     def _record(self, name: str, status: str, api: str, entrypoint: str, start: float) -> None:
@@ -108,11 +125,14 @@ class Server:
     async def _grpc(self, raw: bytes, context, message, api: str, handle):
         start, name, status = time.perf_counter(), "", "OK"
         try:
+            cpu = thread_time()
             try:
                 request = message.FromString(raw)
             except DecodeError as error:
                 raise ServingError("INVALID_ARGUMENT", f"could not parse the {api} request: "
                                    f"{error} (a truncated or foreign message?)") from None
+            finally:
+                self.metrics.cpu("decode", thread_time() - cpu)
             name = request.model_spec.name
             return await handle(request)
         except ServingError as error:
@@ -134,19 +154,28 @@ class Server:
 
     async def grpc_predict(self, raw: bytes, context) -> bytes:
         async def handle(request):
-            inputs = {key: tensor_to_array(proto) for key, proto in request.inputs.items()}
-            servable, outputs = await self._predict(request.model_spec.name,
-                                                    *self._version(request.model_spec),
-                                                    request.model_spec.signature_name, inputs)
+            cpu = thread_time()
+            try:
+                spec = request.model_spec
+                inputs = {key: tensor_to_array(proto) for key, proto in request.inputs.items()}
+                servable, x = self._prepare(spec.name, *self._version(spec),
+                                            spec.signature_name, inputs)
+            finally:
+                self.metrics.cpu("convert", thread_time() - cpu)
+            outputs = await self.manager.predict(servable, spec.signature_name, x)
+            cpu = thread_time()
             response = predict_pb2.PredictResponse()
             response.model_spec.name = servable.name
             response.model_spec.version.value = servable.version
-            response.model_spec.signature_name = request.model_spec.signature_name or \
-                "serving_default"
-            keys = set(request.output_filter) or set(outputs)
-            for key in keys:
-                response.outputs[key].CopyFrom(array_to_tensor(outputs[key]))
-            return response.SerializeToString()
+            response.model_spec.signature_name = spec.signature_name or "serving_default"
+            for key in request.output_filter or outputs:
+                if key not in outputs:
+                    raise ServingError("INVALID_ARGUMENT", f"output_filter names '{key}'; this "
+                                       f"signature's outputs are {sorted(outputs)}")
+                fill_tensor(response.outputs[key], outputs[key])
+            body = response.SerializeToString()
+            self.metrics.cpu("respond", thread_time() - cpu)
+            return body
         return await self._grpc(raw, context, predict_pb2.PredictRequest, "predict", handle)
 
     async def grpc_metadata(self, raw: bytes, context) -> bytes:
@@ -290,9 +319,11 @@ class Server:
 
 async def serve(entries: list[ModelEntry], *, host: str = "127.0.0.1", port: int = 8500,
                 rest_api_port: int = 0, batching: Batching | None = None,
-                metrics_path: str | None = None, poll_seconds: float = 1.0) -> None:
+                metrics_path: str | None = None, poll_seconds: float = 1.0,
+                port_file: str | os.PathLike | None = None) -> None:
     """Run a server until SIGTERM or SIGINT, then shut down cleanly: refuse new requests,
-    finish those in flight (2 s of grace), stop the batchers."""
+    finish those in flight (2 s of grace), stop the batchers. Port 0 (gRPC) or -1 (REST)
+    binds a free port; ``port_file`` then receives the ports bound, as JSON."""
     server = Server(entries, batching, metrics_path)
     await server.manager.sync()
     grpc_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
@@ -303,11 +334,16 @@ async def serve(entries: list[ModelEntry], *, host: str = "127.0.0.1", port: int
     if rest_api_port:
         runner = web.AppRunner(server.rest_app(), access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, host, rest_api_port)
-        await site.start()
+        sock = socket.create_server((host, max(rest_api_port, 0)))  # -1: the kernel picks
+        rest_api_port = sock.getsockname()[1]
+        await web.SockSite(runner, sock).start()
     print(f"Running gRPC ModelServer at {host}:{port} ...", flush=True)
     if runner:
         print(f"Exporting HTTP/REST API at:{host}:{rest_api_port} ...", flush=True)
+    if port_file:  # written whole, then renamed: a reader never sees half of it
+        staging = Path(f"{port_file}.incoming")
+        staging.write_text(json.dumps({"grpc": port, "rest": rest_api_port or None}))
+        staging.replace(port_file)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -3,11 +3,14 @@
     client --gRPC--> nginx (grpc_pass, round robin) --> N replicas
                      each replica's /monitoring/prometheus/metrics <-- Prometheus scrapes
 
-``Stack`` starts the replicas (``python -m mnist_course.serving``, or ``tensorflow_model_server``
-where it is installed: same flags, same files), nginx and Prometheus from Debian's packages,
+``Stack`` starts the replicas (``python -m mnist_course.serving``, or with ``server=`` another
+command that takes its flags and files, ``--port_file`` included), nginx and Prometheus from
+Debian's packages,
 each in its own process group, writing configs and logs to one working folder; ``stop()`` (or
-leaving the ``with`` block) ends every process it started and waits for it. Ports are free
-loopback ports picked at start.
+leaving the ``with`` block) ends every process it started and waits for it. No port is guessed:
+each replica binds free loopback ports itself and writes them to a file, Prometheus binds port 0
+and its port is read back from its socket, and nginx's ports are held (``SO_REUSEPORT``, not
+listening) from the moment they are picked until nginx listens on them.
 
     python -m mnist_course.serving.stack --model_base_path models/mnist --replicas 2
 """
@@ -92,10 +95,34 @@ def skip_cells_needing_missing_programs(names: tuple[str, ...] = ("nginx", "prom
     return missing
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+def reserve_port() -> socket.socket:
+    """A free loopback port, held: a bound, not listening socket with ``SO_REUSEPORT``, so that
+    only a program that binds it with ``SO_REUSEPORT`` too (nginx's ``reuseport``) can take it
+    until the socket is closed. Its port is ``sock.getsockname()[1]``."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((HOST, 0))
+    return sock
+
+
+def listening_port(pid: int) -> int | None:
+    """The TCP port process ``pid`` listens on (the first, if several), or None yet."""
+    import psutil
+
+    try:
+        ports = sorted(c.laddr.port for c in psutil.Process(pid).net_connections("tcp")
+                       if c.status == psutil.CONN_LISTEN)
+    except psutil.NoSuchProcess:
+        return None
+    return ports[0] if ports else None
+
+
+def read_ports(port_file: Path) -> dict | None:
+    """The ports a server wrote with ``--port_file`` (None until it has)."""
+    try:
+        return json.loads(port_file.read_text())
+    except FileNotFoundError:
+        return None
 
 
 def nginx_config(grpc_port: int, rest_port: int, replicas: list[tuple[int, int]],
@@ -123,14 +150,14 @@ http {{
 {rest_servers}        keepalive 16;
     }}
     server {{
-        listen {HOST}:{grpc_port} http2;
+        listen {HOST}:{grpc_port} http2 reuseport;
         location / {{
             grpc_pass grpc://tf_serving_grpc;
             grpc_next_upstream error timeout;
         }}
     }}
     server {{
-        listen {HOST}:{rest_port};
+        listen {HOST}:{rest_port} reuseport;
         location / {{
             proxy_pass http://tf_serving_rest;
             proxy_http_version 1.1;
@@ -164,23 +191,33 @@ class ServerProcess:
     def __init__(self, flags: list[str], model_name: str = "mnist",
                  log_path: str | os.PathLike | None = None) -> None:
         self.flags, self.model_name = list(flags), model_name
+        self._own_log = log_path is None  # a log of our own making is removed on stop
         self.log_path = Path(log_path) if log_path else Path(
             tempfile.mkstemp(prefix="mnist-server-", suffix=".log")[1])
+        self.port_file = self.log_path.with_name(self.log_path.name + ".ports")
         self.process: subprocess.Popen | None = None
 
     @property
     def command(self) -> list[str]:
-        return ["python", "-m", "mnist_course.serving", f"--port={self.grpc_port}",
-                f"--rest_api_port={self.rest_port}", *self.flags]
+        """The command line: ports picked by the server itself (gRPC 0, REST -1) and written
+        to ``port_file``."""
+        return ["python", "-m", "mnist_course.serving", "--port=0", "--rest_api_port=-1",
+                f"--port_file={self.port_file}", *self.flags]
 
     def start(self, timeout: float = 90.0) -> ServerProcess:
-        self.grpc_port, self.rest_port = free_port(), free_port()
-        self.grpc_target, self.rest_url = f"{HOST}:{self.grpc_port}", f"http://{HOST}:{self.rest_port}"
+        self.port_file.unlink(missing_ok=True)
         self.process = _spawn([sys.executable, *self.command[1:]], self.log_path)
         atexit.register(self.stop)
-        url = f"{self.rest_url}/v1/models/{self.model_name}"
         try:
-            _wait_ready(lambda: _http_ok(url), self.process, "the server", self.log_path, timeout)
+            _wait_ready(lambda: self.port_file.exists(), self.process, "the server",
+                        self.log_path, timeout)
+            ports = read_ports(self.port_file)
+            self.grpc_port, self.rest_port = ports["grpc"], ports["rest"]
+            self.grpc_target = f"{HOST}:{self.grpc_port}"
+            self.rest_url = f"http://{HOST}:{self.rest_port}"
+            url = f"{self.rest_url}/v1/models/{self.model_name}"
+            _wait_ready(lambda: _http_ok(url), self.process, "the server", self.log_path,
+                        timeout)
         except StartError:
             self.stop()
             raise
@@ -190,9 +227,14 @@ class ServerProcess:
         return _tail(self.log_path, lines)
 
     def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM, wait (SIGKILL after ``timeout``); the exit code, 0 for a clean shutdown."""
+        """SIGTERM, wait (SIGKILL after ``timeout``); the exit code, 0 for a clean shutdown.
+        The ports file goes, and the log too where this object made it."""
         atexit.unregister(self.stop)
-        return None if self.process is None else _stop(self.process, timeout)
+        code = None if self.process is None else _stop(self.process, timeout)
+        self.port_file.unlink(missing_ok=True)
+        if self._own_log:
+            self.log_path.unlink(missing_ok=True)
+        return code
 
     def __enter__(self) -> ServerProcess:
         return self.start()
@@ -242,24 +284,33 @@ class Stack:
         atexit.register(self.stop)
         try:
             self._start_replicas(timeout)
-            self.grpc_port, self.rest_port = free_port(), free_port()
-            (self.workdir / "nginx-tmp").mkdir(exist_ok=True)
-            conf = self.workdir / "nginx.conf"
-            conf.write_text(nginx_config(self.grpc_port, self.rest_port, self.replica_ports,
-                                         self.workdir))
-            # no `-e` (nginx >= 1.19.5 only; Binder's Ubuntu has 1.18): the config's error_log
-            # takes over once read, and a non-root start's alert about the default log is harmless
-            self._spawn("nginx", [nginx, "-p", str(self.workdir), "-c", str(conf)])
-            self._wait(lambda: _port_open(self.rest_port), "nginx", timeout)
+            held = [reserve_port(), reserve_port()]  # nginx binds them with reuseport
+            try:
+                self.grpc_port, self.rest_port = (sock.getsockname()[1] for sock in held)
+                (self.workdir / "nginx-tmp").mkdir(exist_ok=True)
+                conf = self.workdir / "nginx.conf"
+                conf.write_text(nginx_config(self.grpc_port, self.rest_port,
+                                             self.replica_ports, self.workdir))
+                # no `-e` (nginx >= 1.19.5 only; Binder's Ubuntu has 1.18): the config's
+                # error_log takes over once read, and a non-root start's alert about the
+                # default log is harmless
+                self._spawn("nginx", [nginx, "-p", str(self.workdir), "-c", str(conf)])
+                self._wait(lambda: _port_open(self.rest_port) and _port_open(self.grpc_port),
+                           "nginx", timeout)
+            finally:
+                for sock in held:
+                    sock.close()
             if prometheus:
-                self.prometheus_port = free_port()
                 conf = self.workdir / "prometheus.yml"
                 conf.write_text(prometheus_config([r for _, r in self.replica_ports],
                                                   interval=self.scrape_interval))
                 self._spawn("prometheus", [
                     prometheus, f"--config.file={conf}", "--log.level=warn",
                     f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
-                    f"--web.listen-address={HOST}:{self.prometheus_port}"])
+                    f"--web.listen-address={HOST}:0"])
+                pid = self.processes["prometheus"].pid
+                self._wait(lambda: listening_port(pid) is not None, "prometheus", timeout)
+                self.prometheus_port = listening_port(pid)
                 self._wait(lambda: _http_ok(f"{self.prometheus_url}/-/ready"), "prometheus",
                            timeout)
         except BaseException:
@@ -278,13 +329,15 @@ class Stack:
             (self.workdir / "batching.config").write_text(self.batching.to_text())
             flags += ["--enable_batching=true",
                       f"--batching_parameters_file={self.workdir / 'batching.config'}"]
-        for i in range(self.replicas):
-            grpc_port, rest_port = free_port(), free_port()
-            self.replica_ports.append((grpc_port, rest_port))
-            self._spawn(f"replica-{i}", [*self.server, f"--port={grpc_port}",
-                                         f"--rest_api_port={rest_port}", *flags])
-        for i, (_, rest_port) in enumerate(self.replica_ports):
-            url = f"http://{HOST}:{rest_port}/v1/models/{self.model_name}"
+        port_files = [self.workdir / f"replica-{i}.ports" for i in range(self.replicas)]
+        for i, port_file in enumerate(port_files):
+            self._spawn(f"replica-{i}", [*self.server, "--port=0", "--rest_api_port=-1",
+                                         f"--port_file={port_file}", *flags])
+        for i, port_file in enumerate(port_files):  # each replica bound its own ports
+            self._wait(port_file.exists, f"replica-{i}", timeout)
+            ports = read_ports(port_file)
+            self.replica_ports.append((ports["grpc"], ports["rest"]))
+            url = f"http://{HOST}:{ports['rest']}/v1/models/{self.model_name}"
             self._wait(lambda url=url: _http_ok(url), f"replica-{i}", timeout)
 
     def _spawn(self, name: str, command: list[str]) -> None:
