@@ -65,24 +65,27 @@ from mnist_course.plots import image_grid
 PROFILE = "full"
 SEED = 0
 SIZES = {
-    # n_train/epochs: every model here (compact CNN); seeds: repeats of the C7 experiment;
-    # n_eval: test images under each attack; pgd_steps: iterations of PGD
-    "quick": {"n_train": 3_000, "epochs": 1, "seeds": [0], "n_eval": 300, "pgd_steps": 5},
-    "full": {"n_train": 8_000, "epochs": 3, "seeds": [0, 1, 2, 3, 4], "n_eval": 2_000,
-             "pgd_steps": 10},
+    # n_train/epochs: every model here (compact CNN); n_val: validation images (None: all);
+    # seeds: repeats of the C7 experiment;
+    # n_eval: test images under each attack; pgd_steps: iterations of PGD; epsilons: attack
+    # strengths on the robustness curves
+    "quick": {"n_train": 2_000, "n_val": 1_000, "epochs": 1, "seeds": [0], "n_eval": 200,
+              "pgd_steps": 3, "epsilons": [0.0, 0.1, 0.3]},
+    "full": {"n_train": 8_000, "n_val": None, "epochs": 3, "seeds": [0, 1, 2, 3, 4],
+             "n_eval": 2_000, "pgd_steps": 10, "epsilons": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]},
 }
-EPSILONS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
 SIGMAS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
 ANGLES = [0, 15, 30, 45]
 
 # %% tags=["nbval-ignore-output"]
 PROFILE = active_profile(PROFILE)
 S = SIZES[PROFILE]
+EPSILONS = S["epsilons"]
 seed_everything(SEED)
 split = data.load_split()
 x_train = data.to_model_input(split.x_train[: S["n_train"]])
 y_train = split.y_train[: S["n_train"]]
-x_val = data.to_model_input(split.x_val)
+x_val, y_val = data.to_model_input(split.x_val[: S["n_val"]]), split.y_val[: S["n_val"]]
 x_eval, y_eval = data.to_model_input(split.x_test[: S["n_eval"]]), split.y_test[: S["n_eval"]]
 print(f"profile {PROFILE}: {S}")
 
@@ -185,7 +188,7 @@ for seed in S["seeds"]:
         seed_everything(seed)
         model = models.compact_cnn(name=f"{kind}_seed{seed}")
         augment = training.augmentation_policy(seed=seed) if kind == "augmented" else None
-        training.fit(model, x_train, y_train, (x_val, split.y_val), epochs=S["epochs"],
+        training.fit(model, x_train, y_train, (x_val, y_val), epochs=S["epochs"],
                      augment=augment, seed=seed)
         tilt_acc[kind].append([accuracy(model, data.to_model_input(tilted[a]), y_eval) * 100
                                for a in ANGLES])
@@ -221,6 +224,19 @@ markdown_table(["tilt"] + [f"{a}°" for a in ANGLES],
 #   uses `from_logits=True`;
 # - the result is clipped to [0, 1], the valid pixel range.
 #
+# Here is that code, read from the package as it runs now (so it cannot drift from what this
+# chapter measures):
+
+# %%
+import inspect
+
+from IPython.display import Code
+
+Code("\n\n".join(inspect.getsource(f) for f in (robustness._loss_gradient,
+                                                robustness._fgsm_step, robustness.fgsm)),
+     language="python")
+
+# %% [markdown]
 # Against the plain model of the first seed, with epsilon 0.1 (the article's value):
 
 # %% tags=["nbval-ignore-output"]
@@ -251,8 +267,8 @@ for seed in S["seeds"]:
     robust_models.append(model)
 robust = robust_models[0]
 print(f"adversarial training took {adv_history['seconds']:.0f} s per model; clean validation "
-      f"accuracy, first seed: {accuracy(robust, x_val, split.y_val):.4f} "
-      f"(plain: {accuracy(standard, x_val, split.y_val):.4f})")
+      f"accuracy, first seed: {accuracy(robust, x_val, y_val):.4f} "
+      f"(plain: {accuracy(standard, x_val, y_val):.4f})")
 
 # %% [markdown]
 # ## Robustness curves
@@ -263,6 +279,14 @@ print(f"adversarial training took {adv_history['seconds']:.0f} s per model; clea
 # - **PGD**: many small FGSM steps from a random start, projected back into the epsilon-ball;
 #   the stronger attack, and the honest test of robustness;
 # - **Gaussian noise** with sigma 0.1 to 0.5: random, not adversarial.
+#
+# PGD as the package runs it (the FGSM step inside is the gradient shown above):
+
+# %%
+Code(inspect.getsource(robustness.pgd), language="python")
+
+# %% [markdown]
+# The curves:
 
 # %% tags=["nbval-ignore-output"]
 curves = {name: {"fgsm": [], "pgd": [], "noise": []} for name in ("standard", "adversarial")}
