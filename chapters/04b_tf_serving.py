@@ -56,6 +56,7 @@ if "google.colab" in sys.modules:
 
 # %%
 import asyncio
+import inspect
 import json
 import os
 import shutil
@@ -77,6 +78,7 @@ import grpc
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import SVG, Code, display
 from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
@@ -89,7 +91,16 @@ from mnist_course.checks.ch04b import check
 from mnist_course.claims import Claim, claims_table, markdown_table
 from mnist_course.serving.client import predict_request, rest
 from mnist_course.serving.config import Batching
-from mnist_course.serving.loadtest import digits_requests, run_h2load, run_load
+from mnist_course.serving.loadtest import (
+    DO_NOTHING_SERVER,
+    digits_requests,
+    record_profile,
+    run_h2load,
+    run_load,
+    runtime_floor,
+)
+from mnist_course.serving.metrics import STAGES
+from mnist_course.serving.models import Batcher
 from mnist_course.serving.stack import (
     ServerProcess,
     Stack,
@@ -103,9 +114,9 @@ SIZES = {
     # n_train/epochs: the two model versions; load_s: seconds per load-test point;
     # replicas x batching x concurrency: the sweep; confirm_runs x confirm_s: the C10 runs;
     # watch_s / rollout_s: the monitored run and each rollout
-    "quick": {"n_train": 3_000, "epochs": (1, 1), "load_s": 1.0, "replicas": (1,),
-              "batching": ("none", "32/1000us"), "concurrency": (8,), "confirm_s": 1.5,
-              "confirm_runs": 1, "watch_s": 6.0, "rollout_s": 5.0},
+    "quick": {"n_train": 2_000, "epochs": (1, 1), "load_s": 1.0, "replicas": (1,),
+              "batching": ("32/1000us",), "concurrency": (8,), "confirm_s": 1.5,
+              "confirm_runs": 1, "watch_s": 4.0, "rollout_s": 3.0},
     "full": {"n_train": 55_000, "epochs": (2, 4), "load_s": 5.0, "replicas": (1, 2),
              "batching": ("none", "32/1000us", "32/300us", "64/2000us"),
              "concurrency": (8, 16, 32), "confirm_s": 12.0, "confirm_runs": 3,
@@ -169,7 +180,9 @@ print(sorted(str(p.relative_to(workdir)) for p in base.rglob("*") if p.is_dir())
 # The flags are TF Serving's own; the two config files are protobuf text, `BatchingParameters`
 # and `MonitoringConfig`. The same command line with `tensorflow_model_server` in place of
 # `python -m mnist_course.serving` starts the real thing. (TF Serving binds every interface;
-# this server binds 127.0.0.1 unless given `--host`.)
+# this server binds 127.0.0.1 unless given `--host`.) Three flags are this server's own:
+# `--port=0` and `--rest_api_port=-1` let it bind free ports itself, and `--port_file` is where
+# it writes the ports it bound, so nothing here guesses a port that another program may take.
 
 # %% tags=["nbval-ignore-output"]
 (workdir / "batching.config").write_text(
@@ -347,6 +360,14 @@ markdown_table(["images per call", "ms per call", "ms per image"],
                [[size, f"{ms:.2f}", f"{ms / size:.3f}"] for size, ms in call_ms.items()])
 
 # %% [markdown]
+# The batcher each replica runs, read from the package as it runs now: `submit` queues a
+# request and awaits its share of a batch; `_loop` fills a batch until it is full or the
+# timeout passes; `_run` makes one model call and hands each request its rows.
+
+# %%
+Code(inspect.getsource(Batcher), language="python")
+
+# %% [markdown]
 # Batching trades a little waiting for much less work per request. We sweep replicas ×
 # batching × concurrency, every request **through nginx**, with the load generator on the same
 # machine: all of it shares this machine's CPU cores. Each point starts with half a second of
@@ -421,20 +442,37 @@ plt.show()
 qualifying = [r for r in sweep if r["p99_ms"] < P99_LIMIT_MS and r["errors"] == 0]
 best = max(qualifying or sweep, key=lambda r: r["rps"])
 print("best:", best["config"])
+
+
+def replica_cpu(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far by stage, from each replica's own counters, summed over replicas."""
+    spent = dict.fromkeys([*STAGES, "process"], 0.0)
+    for _, rest_port in stack.replica_ports:
+        with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics") as reply:
+            for family in text_string_to_metric_families(reply.read().decode()):
+                if family.name == ":mnist_course:serving:cpu_seconds":
+                    for sample in family.samples:
+                        spent[sample.labels["stage"]] += sample.value
+    return spent
+
+
 runs, cpu_us = [], {}
 with Stack(base, replicas=best["replicas"], batching=batching_setting(best["batching"]),
            prometheus=False) as stack:
     for _ in range(S["confirm_runs"]):
         await run_load(stack.grpc_target, requests, concurrency=best["concurrency"],
                        duration=1.0)  # warm-up, outside the CPU accounting
-        cpu_before, client_before = stack.cpu_seconds(), os.times()
+        cpu_before, client_before, stages_before = stack.cpu_seconds(), os.times(), replica_cpu(stack)
         report = await run_load(stack.grpc_target, requests, concurrency=best["concurrency"],
                                 duration=S["confirm_s"])
-        cpu_after, client_after = stack.cpu_seconds(), os.times()
+        cpu_after, client_after, stages_after = stack.cpu_seconds(), os.times(), replica_cpu(stack)
         runs.append(report)
-        answered = len(report.latencies_ms)  # CPU per answered request, by process group
-        for name in cpu_after:
+        answered = len(report.latencies_ms)  # CPU per answered request
+        for name in cpu_after:  # by process group, from /proc
             cpu_us.setdefault(name, []).append((cpu_after[name] - cpu_before[name]) / answered * 1e6)
+        for stage in stages_after:  # inside the replicas, from their own counters
+            cpu_us.setdefault(f"stage {stage}", []).append(
+                (stages_after[stage] - stages_before[stage]) / answered * 1e6)
         cpu_us.setdefault("load generator", []).append(
             ((client_after.user + client_after.system)
              - (client_before.user + client_before.system)) / answered * 1e6)
@@ -461,36 +499,64 @@ print(f"median of {len(runs)} runs: {c10['rps']:,.0f} req/s, p99 {c10['p99_ms']:
 #
 # Everything runs on this machine's cores: the replicas, nginx and the load generator itself.
 # CPU seconds per answered request, read from `/proc` for each process group, show who spends
-# them. The sum, times the request rate, is how many cores the run kept busy. Inside the
-# replicas, the model's share follows from the mean batch size (the replicas' batch-size
-# metric) and the call costs measured above; the rest is serving machinery.
+# them; the sum, times the request rate, is how many cores the run kept busy. Inside the
+# replicas, each one counts its own CPU time by stage, with its own thread settings, and
+# exports the counts as `:mnist_course:serving:cpu_seconds{stage=...}`:
+#
+# - **decode**: parsing the `PredictRequest` protobuf;
+# - **convert**: the tensor to a NumPy array, resolving the version, checking shape and pixels;
+# - **batching**: queueing, joining a batch, splitting the answers;
+# - **model**: the model call (the whole process's CPU during it, as TensorFlow computes on
+#   threads of its own);
+# - **respond**: building and serialising the `PredictResponse`;
+# - **process**: all of it, so what the stages leave is gRPC's and asyncio's own machinery.
 
 # %% tags=["nbval-ignore-output"]
 # needs: nginx prometheus
 cpu_us = {name: float(np.median(values)) for name, values in cpu_us.items()}
 replicas_us = sum(us for name, us in cpu_us.items() if name.startswith("replica"))
-model_us = np.interp(mean_batch, list(call_ms), list(call_ms.values())) / mean_batch * 1e3
-cpu_us = {"replicas: model calls (estimated)": min(model_us, replicas_us),
-          "replicas: gRPC, decoding, batching": max(replicas_us - model_us, 0.0),
-          "nginx": cpu_us["nginx"], "load generator": cpu_us["load generator"]}
-busy = sum(cpu_us.values()) * c10["rps"] / 1e6
-print(f"mean batch: {mean_batch:.1f} images")
-fig, ax = plt.subplots(figsize=(6, 2.8))
-ax.barh(list(cpu_us), list(cpu_us.values()), color="tab:gray")
+inside = {stage: cpu_us[f"stage {stage}"] for stage in STAGES}
+inside["gRPC, asyncio, the rest"] = cpu_us["stage process"] - sum(inside.values())
+split_us = {**{f"replicas: {stage}": us for stage, us in inside.items()},
+            "nginx": cpu_us["nginx"], "load generator": cpu_us["load generator"]}
+busy = sum(split_us.values()) * c10["rps"] / 1e6
+outside_model = cpu_us["stage process"] - inside["model"]
+print(f"mean batch: {mean_batch:.1f} images; replicas' CPU per request: "
+      f"{cpu_us['stage process']:.0f} µs by their own count, {replicas_us:.0f} µs from /proc")
+fig, ax = plt.subplots(figsize=(6.5, 3.4))
+ax.barh(list(split_us)[::-1], list(split_us.values())[::-1], color="tab:gray")
 ax.set(xlabel="CPU µs per request", title=f"{busy:.2f} of {os.cpu_count()} cores busy")
 plt.show()
-print({name: round(us) for name, us in cpu_us.items()})
+display(markdown_table(["where", "CPU µs per request"],
+                       [[name, f"{us:.0f}"] for name, us in split_us.items()]))
+print(f"replica CPU per request outside the model call: {outside_model:.0f} µs "
+      f"(the goal: at most 250 µs)")
 by_replicas = {n: max(r["rps"] for r in sweep if r["replicas"] == n)
                for n in sorted({r["replicas"] for r in sweep})}
 print("most requests/s in the sweep, by number of replicas:",
       ", ".join(f"{n}: {rps:,.0f}" for n, rps in by_replicas.items()))
 
 # %% [markdown]
-# Compare the first two bars: the serving machinery (the gRPC runtime, decoding and checking
-# each request, the batching loop, all in Python) against the model, whose calls a batch
-# shares. TF Serving does the machinery's work in C++, and the article's cluster had cores to spare for each replica; here the load
-# generator and nginx compete for the same cores as the replicas, which limits what a second
-# replica can add (the last line above shows what it added in this run's sweep).
+# How much of "gRPC, asyncio, the rest" could any handler avoid? A gRPC server whose `Predict`
+# does nothing at all, on the same runtime (`grpc.aio`) in a process of its own, driven by
+# `h2load` at the same concurrency, shows the floor: the CPU per request of the Python gRPC
+# runtime alone.
+
+# %% tags=["nbval-ignore-output"]
+# needs: h2load
+print(DO_NOTHING_SERVER)
+floor, floor_us = runtime_floor(requests, concurrency=best["concurrency"],
+                                duration=S["confirm_s"] / 2)
+print(f"the do-nothing server: {floor.rps:,.0f} req/s, {floor_us:.0f} µs of CPU per request")
+
+# %% [markdown]
+# Read the table and the floor together. The model's share is what batching divides; the rest
+# is per request, whatever the batch. Of that rest, our own Python (decode, convert, batching,
+# respond) is the smaller part: most is the gRPC runtime and the event loop, which a handler
+# that does nothing pays too. TF Serving does all of that work in C++, and the article's
+# cluster had cores to spare for each replica; here the load generator and nginx compete for
+# the same cores as the replicas, which limits what a second replica can add (the last line
+# of the split shows what it added in this run's sweep).
 
 # %% [markdown]
 # ### A second opinion: h2load
@@ -508,26 +574,26 @@ print("most requests/s in the sweep, by number of replicas:",
 # needs: nginx prometheus h2load
 engines = {"python": [], "h2load": []}
 generator_us = {"python": [], "h2load": []}
-with Stack(base, replicas=best["replicas"], batching=batching_setting(best["batching"]),
-           prometheus=False) as stack:
-    metrics_urls = [f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
-                    for _, rest_port in stack.replica_ports]
-    await run_load(stack.grpc_target, requests, concurrency=best["concurrency"], duration=1.0)
-    for _ in range(S["confirm_runs"]):
-        for engine in engines:
-            before = os.times()
-            if engine == "python":
-                report = await run_load(stack.grpc_target, requests,
-                                        concurrency=best["concurrency"], duration=S["confirm_s"])
-            else:
-                report = run_h2load(stack.grpc_target, requests,
-                                    concurrency=best["concurrency"], duration=S["confirm_s"],
-                                    metrics_urls=metrics_urls)
-            after = os.times()
-            spent = (after.user + after.system + after.children_user + after.children_system
-                     - before.user - before.system - before.children_user - before.children_system)
-            engines[engine].append(report)
-            generator_us[engine].append(spent / max(report.requests, 1) * 1e6)
+stack = Stack(base, replicas=best["replicas"], batching=batching_setting(best["batching"]),
+              prometheus=False).start()  # kept for the profile below
+metrics_urls = [f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
+                for _, rest_port in stack.replica_ports]
+await run_load(stack.grpc_target, requests, concurrency=best["concurrency"], duration=1.0)
+for _ in range(S["confirm_runs"]):
+    for engine in engines:
+        before = os.times()
+        if engine == "python":
+            report = await run_load(stack.grpc_target, requests,
+                                    concurrency=best["concurrency"], duration=S["confirm_s"])
+        else:
+            report = run_h2load(stack.grpc_target, requests,
+                                concurrency=best["concurrency"], duration=S["confirm_s"],
+                                metrics_urls=metrics_urls)
+        after = os.times()
+        spent = (after.user + after.system + after.children_user + after.children_system
+                 - before.user - before.system - before.children_user - before.children_system)
+        engines[engine].append(report)
+        generator_us[engine].append(spent / max(report.requests, 1) * 1e6)
 markdown_table(["engine", "runs", "req/s (median)", "p50 ms", "p99 ms", "errors",
                 "load generator CPU µs per request"],
                [[engine, len(reports), f"{np.median([r.rps for r in reports]):,.0f}",
@@ -543,6 +609,29 @@ markdown_table(["engine", "runs", "req/s (median)", "p50 ms", "p99 ms", "errors"
 # generator, was the limit. C10 below keeps the Python engine's runs above (its latency is
 # measured per request from the client's side); this table shows how far a cheaper client
 # moves the answer.
+
+# %% [markdown]
+# A sampling profiler shows where a replica's time goes from the other side: `py-spy` reads
+# replica 0's Python stacks 250 times a second, without pausing it, while `h2load` loads the
+# same stack. Each bar's width is its share of the samples; a bar sits on the function that
+# called it. `Servable.run` is the model call; a wide `Handle._run` with little above it is
+# time spent inside gRPC's compiled (Cython) callbacks, which py-spy cannot look into.
+
+# %% tags=["nbval-ignore-output"]
+# needs: nginx prometheus h2load
+flame = workdir / "replica-flame.svg"
+try:  # the stack of the cell above, already warm
+    profiling = asyncio.to_thread(record_profile, stack.processes["replica-0"].pid,
+                                  S["confirm_s"] / 2, flame)
+    loading = asyncio.to_thread(run_h2load, stack.grpc_target, requests,
+                                concurrency=best["concurrency"], duration=S["confirm_s"] / 2 + 1)
+    await asyncio.gather(profiling, loading)
+except OSError as error:  # py-spy may not be allowed to attach (ptrace) on this machine
+    print(f"no flame graph: {error}")
+finally:
+    stack.stop()
+if flame.exists():
+    display(SVG(flame.read_text()))
 
 # %% [markdown]
 # ## The article's architecture: replicas, balancer, monitoring

@@ -61,7 +61,7 @@ def _expected(nb_path: Path) -> dict[str, int]:
             data = output.get("data", {})
             markdown = "".join(data.get("text/markdown", ""))
             tables += len(re.findall(r"(?m)^\|(?:\s*:?-+:?\s*\|)+\s*$", markdown))
-            figures += "image/png" in data
+            figures += "image/png" in data or "image/svg+xml" in data
             errors += output.get("output_type") == "error"
     return {"tables": tables, "figures": figures, "errors": errors}
 

@@ -418,6 +418,29 @@ def test_the_server_binds_free_ports_itself_and_reports_them(server):
     assert f"Exporting HTTP/REST API at:{server['rest'].removeprefix('http://')} ..." in log
 
 
+def test_record_profile_writes_a_flame_graph_or_says_why_not(tmp_path):
+    busy = subprocess.Popen([sys.executable, "-c", "while True: sum(range(10_000))"])
+    try:
+        loadtest.record_profile(busy.pid, 1, tmp_path / "flame.svg")
+    finally:
+        busy.kill()
+        busy.wait()
+    assert (tmp_path / "flame.svg").read_text().lstrip().startswith("<?xml")
+    with pytest.raises(OSError, match="py-spy failed .*process"):
+        loadtest.record_profile(busy.pid, 1, tmp_path / "gone.svg")  # it has exited
+
+
+def test_runtime_floor_loads_a_do_nothing_server_and_stops_it():
+    import psutil
+
+    needs_program("h2load")
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    report, cpu_us = loadtest.runtime_floor(loadtest.digits_requests(count=2), concurrency=4,
+                                            duration=1.0)
+    assert report.requests > 0 and not report.errors and cpu_us > 0
+    assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
+
+
 def test_a_reserved_port_is_refused_to_a_plain_bind_until_released():
     from mnist_course.serving.stack import HOST, reserve_port
 

@@ -65,40 +65,42 @@ class Checks(Checker):
             if problem:
                 return self._report("version_routing", [problem])
             requests[version] = request
-        folder = Path(tempfile.mkdtemp(prefix="mnist-04b-check-"))
-        path = folder / "models.config"
-        path.write_text(model_config)
-        problems = []
-        if str(base) not in model_config:
-            problems.append(f"base_path should be the chapter's model folder, {base}.")
-        try:
-            server = ServerProcess([f"--model_config_file={path}",
-                                    "--file_system_poll_wait_seconds=0"],
-                                   log_path=folder / "server.log").start()
-        except RuntimeError as error:  # StartError: the server exited or never got ready
-            return self._report("version_routing", [f"the server refused the config: "
-                                                    f"{str(error).splitlines()[-1]}"])
-        try:
-            import grpc
-            from tensorflow_serving.apis import prediction_service_pb2_grpc
+        # the config and the server's log live in a folder removed when the check ends
+        with tempfile.TemporaryDirectory(prefix="mnist-04b-check-") as name:
+            folder = Path(name)
+            path = folder / "models.config"
+            path.write_text(model_config)
+            problems = []
+            if str(base) not in model_config:
+                problems.append(f"base_path should be the chapter's model folder, {base}.")
+            try:
+                server = ServerProcess([f"--model_config_file={path}",
+                                        "--file_system_poll_wait_seconds=0"],
+                                       log_path=folder / "server.log").start()
+            except RuntimeError as error:  # StartError: the server exited or never got ready
+                return self._report("version_routing", [f"the server refused the config: "
+                                                        f"{str(error).splitlines()[-1]}"])
+            try:
+                import grpc
+                from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-            with grpc.insecure_channel(server.grpc_target) as channel:
-                stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-                for version, request in requests.items():
-                    try:
-                        response = stub.Predict(request, timeout=10)
-                    except grpc.RpcError as error:
-                        problems.append(f"version {version}: {error.code().name}: "
-                                        f"{error.details()} (does the version policy load "
-                                        f"both versions?)")
-                        continue
-                    if response.model_spec.version.value != version:
-                        problems.append(f"asked for version {version}, version "
-                                        f"{response.model_spec.version.value} answered: set "
-                                        "model_spec.version.value.")
-        finally:
-            server.stop()
-        return self._report("version_routing", problems)
+                with grpc.insecure_channel(server.grpc_target) as channel:
+                    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+                    for version, request in requests.items():
+                        try:
+                            response = stub.Predict(request, timeout=10)
+                        except grpc.RpcError as error:
+                            problems.append(f"version {version}: {error.code().name}: "
+                                            f"{error.details()} (does the version policy load "
+                                            f"both versions?)")
+                            continue
+                        if response.model_spec.version.value != version:
+                            problems.append(f"asked for version {version}, version "
+                                            f"{response.model_spec.version.value} answered: set "
+                                            "model_spec.version.value.")
+            finally:
+                server.stop()
+            return self._report("version_routing", problems)
 
     def best_batching(self, fn: Callable, rows: list[dict]):
         """``fn(rows)`` returns the row with the most requests/s among those whose p99 is under

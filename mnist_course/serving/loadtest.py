@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import os
 import socket
 import sys
 import time
@@ -295,6 +296,75 @@ def run_h2load(target: str, requests: list[bytes], *, concurrency: int = 32,
     failed = min(sum(grpc_errors.values()), len(answered))
     return LoadReport(target, seconds, answered[order, 2] / 1e3, errors, starts,
                       failed_in_timed=failed, engine="h2load")
+
+
+#: a gRPC server on the same runtime as the replicas whose Predict does nothing
+DO_NOTHING_SERVER = """
+import asyncio
+import grpc
+
+async def nothing(raw, context):
+    return b""
+
+async def main():
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+        "tensorflow.serving.PredictionService",
+        {"Predict": grpc.unary_unary_rpc_method_handler(nothing)})])
+    print(server.add_insecure_port("127.0.0.1:0"), flush=True)  # the port it bound
+    await server.start()
+    await server.wait_for_termination()
+
+asyncio.run(main())
+"""
+
+
+def runtime_floor(requests: list[bytes], *, concurrency: int = 32,
+                  duration: float = 5.0) -> tuple[LoadReport, float]:
+    """What the gRPC runtime alone costs: :data:`DO_NOTHING_SERVER` in a process of its own,
+    loaded by ``h2load``; its report and the server's CPU microseconds per request."""
+    import tempfile
+    from pathlib import Path
+
+    import psutil
+
+    from mnist_course.serving.stack import _spawn, _stop, _wait_ready
+
+    with tempfile.TemporaryDirectory(prefix="mnist-floor-") as folder:
+        log = Path(folder) / "server.log"
+        process = _spawn([sys.executable, "-c", DO_NOTHING_SERVER], log)
+        try:
+            _wait_ready(lambda: log.read_text().strip().isdigit(), process,
+                        "the do-nothing server", log, 60)
+            target = f"127.0.0.1:{int(log.read_text())}"
+            run_h2load(target, requests, concurrency=concurrency, duration=1.0)  # warm-up
+            before = sum(psutil.Process(process.pid).cpu_times()[:2])
+            report = run_h2load(target, requests, concurrency=concurrency, duration=duration)
+            after = sum(psutil.Process(process.pid).cpu_times()[:2])
+        finally:
+            _stop(process, 5)
+    return report, (after - before) / max(report.requests, 1) * 1e6
+
+
+def record_profile(pid: int, seconds: float, svg_path, rate: int = 250) -> None:
+    """A ``py-spy record`` flame graph of process ``pid`` over ``seconds``, written to
+    ``svg_path``; ``--nonblocking`` samples without pausing the process. py-spy dies with this
+    process (``setpriv --pdeathsig``). OSError with py-spy's own words if it cannot attach (it
+    needs to be allowed to ptrace the process: root, or the process's parent)."""
+    import shutil
+    import subprocess
+
+    py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=os.path.dirname(sys.executable))
+    if py_spy is None:
+        raise FileNotFoundError("py-spy is not installed: pip install py-spy")
+    setpriv = shutil.which("setpriv") if sys.platform == "linux" else None
+    command = ([setpriv, "--pdeathsig", "KILL"] if setpriv else []) + [
+        py_spy, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
+        "--rate", str(rate), "--nonblocking", "--format", "flamegraph", "--output", str(svg_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).strip().splitlines() or ["no message"]
+        raise OSError(f"py-spy failed ({done.returncode}): {said[0]}")
 
 
 def main(argv: list[str] | None = None) -> int:
