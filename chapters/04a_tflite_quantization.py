@@ -47,6 +47,7 @@ if "google.colab" in sys.modules:
     # %cd /content/mnist-course/chapters
 
 # %%
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -124,6 +125,16 @@ print(f"SavedModel: {saved.relative_to(workdir)}")
 # to `TFLITE_BUILTINS_INT8` and sets uint8 input and output: that is *full-integer*
 # quantisation, not dynamic range. The two behave very differently: only the second runs with
 # integer arithmetic throughout and on integer-only accelerators.
+#
+# The four recipes, as the package runs them now (read from the live function, so they cannot
+# drift from what this chapter measures):
+
+# %%
+import inspect
+
+from IPython.display import Code
+
+Code(inspect.getsource(export.to_tflite), language="python")
 
 # %% tags=["nbval-ignore-output"]
 calibration = x_train[np.random.default_rng(SEED).choice(len(x_train), S["n_calibration"],
@@ -440,3 +451,12 @@ def heaviest_op(interpreter) -> int:
 
 
 check.heaviest_op(heaviest_op)
+
+# %% [markdown]
+# ## Cleaning up
+#
+# The chapter's folder of models and files goes.
+
+# %%
+shutil.rmtree(workdir, ignore_errors=True)
+print(f"{workdir} removed: {not workdir.exists()}")
