@@ -457,6 +457,6 @@ check.heaviest_op(heaviest_op)
 #
 # The chapter's folder of models and files goes.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 shutil.rmtree(workdir, ignore_errors=True)
 print(f"{workdir} removed: {not workdir.exists()}")
