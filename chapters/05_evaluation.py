@@ -108,7 +108,8 @@ x_val, y_val = data.to_model_input(split.x_val[: S["n_val"]]), split.y_val[: S["
 test_pixels, y_test = split.x_test[: S["n_test"]], split.y_test[: S["n_test"]]
 x_uci, y_uci = uci.load_digits()
 x_uci, y_uci = x_uci[: S["n_uci"]], y_uci[: S["n_uci"]]
-workdir = Path(tempfile.mkdtemp(prefix="mnist-05-"))
+scratch = tempfile.TemporaryDirectory(prefix="mnist-05-")  # removed when the kernel stops
+workdir = Path(scratch.name)
 print(f"profile {PROFILE}: {S}")
 print(f"train {len(y_train):,}, validation {len(y_val):,}, test {len(y_test):,}; "
       f"UCI digits {len(y_uci):,}; artefacts in {workdir}")
