@@ -131,7 +131,8 @@ seed_everything(SEED)
 split = data.load_split()
 x_train, y_train = data.to_model_input(split.x_train[: S["n_train"]]), split.y_train[: S["n_train"]]
 x_test, y_test = data.to_model_input(split.x_test), split.y_test
-workdir = Path(tempfile.mkdtemp(prefix="mnist-04b-"))
+scratch = tempfile.TemporaryDirectory(prefix="mnist-04b-")  # removed when the kernel stops
+workdir = Path(scratch.name)
 print(f"profile {PROFILE}: {S}\nmodels, configs and logs in {workdir}")
 
 # %% [markdown]
@@ -826,4 +827,4 @@ print("stack processes left:", stack.running())
 # %%
 channel.close()
 print("server exit code:", server.stop())
-shutil.rmtree(workdir, ignore_errors=True)
+scratch.cleanup()
