@@ -5,9 +5,23 @@ The variable is set here, before nbval starts any kernel, so each kernel inherit
 """
 
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("MNIST_COURSE_PROFILE", "quick")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# -- temporary files: nbval stops each kernel with SIGKILL, so nothing a notebook put in the
+# temporary folder is removed by its owner (TemporaryDirectory's finalizer, TensorFlow's
+# autograph files, Ray's session folder). Every kernel, server and test of this session gets
+# one temporary folder of its own instead, removed when the session ends. Short, for Ray's
+# socket paths.
+SESSION_TMP = tempfile.mkdtemp(prefix="mnist-pytest-")
+os.environ["TMPDIR"] = tempfile.tempdir = SESSION_TMP
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(SESSION_TMP, ignore_errors=True)
 
 
 # -- per-notebook times: nbval makes each cell a test; sum them per notebook ----------------

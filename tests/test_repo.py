@@ -183,3 +183,19 @@ def test_github_workflow_runs_ci_and_publishes_the_book():
     if shutil.which("actionlint"):
         result = subprocess.run(["actionlint", str(path)], capture_output=True, text=True)
         assert result.returncode == 0, result.stdout
+
+
+def test_kernels_and_servers_of_a_test_session_share_one_temporary_folder():
+    """nbval kills kernels (SIGKILL), so their temporary files would stay; conftest.py gives
+    the session one folder, inherited by every process it starts, and removes it at the end."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    folder = Path(os.environ["TMPDIR"])
+    assert folder.name.startswith("mnist-pytest-") and folder.is_dir()
+    assert Path(tempfile.gettempdir()) == folder
+    child = subprocess.run([sys.executable, "-c", "import tempfile; print(tempfile.mkdtemp())"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(child).parent == folder
