@@ -74,8 +74,8 @@ SIZES = {
     # grid: grid points evaluated (24 is the whole grid);
     # tpe_startup: TPE's random evaluations before it models anything; ray_trials:
     # evaluations run through Ray Tune; final_*: retraining the winner
-    "quick": {"n_train": 1_000, "n_val": 500, "epochs": 1, "budget": 4, "grid": 4,
-              "seeds": [0, 1], "tpe_startup": 2, "ray_trials": 2, "final_train": 5_000,
+    "quick": {"n_train": 1_000, "n_val": 500, "epochs": 1, "budget": 3, "grid": 3,
+              "seeds": [0], "tpe_startup": 2, "ray_trials": 1, "final_train": 2_000,
               "final_epochs": 1},
     "full": {"n_train": 1_500, "n_val": 1_000, "epochs": 1, "budget": 20, "grid": 24,
              "seeds": [0, 1, 2, 3, 4], "tpe_startup": 5, "ray_trials": 4,
@@ -90,7 +90,9 @@ split = data.load_split()
 x_sub = data.to_model_input(split.x_train[: S["n_train"]])
 y_sub = split.y_train[: S["n_train"]]
 x_val, y_val = data.to_model_input(split.x_val[: S["n_val"]]), split.y_val[: S["n_val"]]
-print(f"profile {PROFILE}: {S}")
+scratch = tempfile.TemporaryDirectory(prefix="mnist-02-")  # removed when the kernel stops
+workdir = Path(scratch.name)
+print(f"profile {PROFILE}: {S}\nsaved searches and Ray's results in {workdir}")
 
 # %% [markdown]
 # ## The article's search space, and its three bugs
@@ -296,7 +298,7 @@ plt.show()
 # `tuning.trials_from_json` rebuilds a `Trials` that `fmin` continues from.
 
 # %% tags=["nbval-ignore-output"]
-history_file = Path(tempfile.mkdtemp()) / "tpe_seed0.json"
+history_file = workdir / "tpe_seed0.json"
 history_file.write_text(tuning.trials_to_json(histories["tpe"][0]))
 resumed = tuning.trials_from_json(history_file.read_text())
 print(f"reloaded {len(resumed.trials)} evaluations, best loss {min(resumed.losses()):.4f}")
@@ -331,7 +333,7 @@ tuner = tune.Tuner(
         search_alg=HyperOptSearch(tuning.search_space(), metric="val_loss", mode="min",
                                   random_state_seed=SEED, n_initial_points=S["tpe_startup"]),
         num_samples=S["ray_trials"], max_concurrent_trials=2),
-    run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(), verbose=0),
+    run_config=tune.RunConfig(storage_path=str(workdir / "ray"), verbose=0),
 )
 start = time.perf_counter()
 ray_results = tuner.fit()
@@ -428,3 +430,12 @@ def early_stopping_objective(train_epoch, max_epochs: int = 20, patience: int = 
 
 
 check.early_stopping_objective(early_stopping_objective)
+
+# %% [markdown]
+# ## Cleaning up
+#
+# The chapter's folder (the saved search and Ray's results) goes.
+
+# %% tags=["nbval-ignore-output"]
+scratch.cleanup()
+print(f"{workdir} removed: {not workdir.exists()}")
