@@ -68,8 +68,8 @@ SIZES = {
     # train_episodes: ProtoNet's episodic training; n_base: images of digits 0-4 for the
     # classifier baseline (and epochs); n_novel_train: images of digits 5-9 for the upper
     # bound; test_episodes: episodes per setting; pool: test images of digits 5-9 (None: all)
-    "quick": {"train_episodes": 30, "n_base": 1_500, "n_novel_train": 1_500, "epochs": 2,
-              "batch": 48, "test_episodes": 50, "pool": 1_000},
+    "quick": {"train_episodes": 20, "n_base": 600, "n_novel_train": 600, "epochs": 1,
+              "batch": 32, "test_episodes": 40, "pool": 1_000},
     "full": {"train_episodes": 1_000, "n_base": 15_000, "n_novel_train": 15_000, "epochs": 3,
              "batch": 128, "test_episodes": 600, "pool": None},
 }
