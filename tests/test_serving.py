@@ -430,6 +430,20 @@ def test_record_profile_writes_a_flame_graph_or_says_why_not(tmp_path):
         loadtest.record_profile(busy.pid, 1, tmp_path / "gone.svg")  # it has exited
 
 
+def test_a_flame_graph_that_is_not_well_formed_xml_is_cleaned_or_removed(tmp_path):
+    from xml.dom import minidom
+
+    svg = tmp_path / "flame.svg"
+    svg.write_text('<?xml version="1.0"?><svg><title>frame \x1b[0m (a.py:1)</title></svg>')
+    loadtest.well_formed_svg(svg)
+    assert minidom.parse(str(svg)).getElementsByTagName("title")[0].firstChild.data == (
+        "frame [0m (a.py:1)")
+    svg.write_text('<?xml version="1.0"?><svg><title>a < b</title></svg>')
+    with pytest.raises(OSError, match="not well-formed XML"):
+        loadtest.well_formed_svg(svg)
+    assert not svg.exists()
+
+
 def test_runtime_floor_loads_a_do_nothing_server_and_stops_it():
     import psutil
 

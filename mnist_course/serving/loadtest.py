@@ -365,6 +365,27 @@ def record_profile(pid: int, seconds: float, svg_path, rate: int = 250) -> None:
     if done.returncode != 0:
         said = (done.stderr or done.stdout).strip().splitlines() or ["no message"]
         raise OSError(f"py-spy failed ({done.returncode}): {said[0]}")
+    well_formed_svg(svg_path)
+
+
+def well_formed_svg(path) -> None:
+    """Make ``path`` an SVG that an XML parser (and so Jupyter) accepts, or remove it.
+
+    A sampled frame's text can carry control characters that XML forbids; they are dropped.
+    Anything else that does not parse removes the file and raises OSError saying where."""
+    import re
+    from pathlib import Path
+    from xml.dom import minidom
+    from xml.parsers.expat import ExpatError
+
+    path = Path(path)
+    text = re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f]", "", path.read_text(errors="replace"))
+    try:
+        minidom.parseString(text)
+    except ExpatError as error:
+        path.unlink()
+        raise OSError(f"py-spy wrote an SVG that is not well-formed XML ({error})") from None
+    path.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
