@@ -111,16 +111,22 @@ from mnist_course.serving.stack import (
 PROFILE = "full"
 SEED = 0
 SIZES = {
-    # n_train/epochs: the two model versions; load_s: seconds per load-test point;
-    # replicas x batching x concurrency: the sweep; confirm_runs x confirm_s: the C10 runs;
-    # watch_s / rollout_s: the monitored run and each rollout
-    "quick": {"n_train": 2_000, "epochs": (1, 1), "load_s": 1.0, "replicas": (1,),
-              "batching": ("32/1000us",), "concurrency": (8,), "confirm_s": 1.5,
-              "confirm_runs": 1, "watch_s": 4.0, "rollout_s": 3.0},
-    "full": {"n_train": 55_000, "epochs": (2, 4), "load_s": 5.0, "replicas": (1, 2),
-             "batching": ("none", "32/1000us", "32/300us", "64/2000us"),
+    # n_train/epochs: the two model versions; n_test: test images scoring them (None: all);
+    # load_s: seconds per load-test point; replicas x batching x concurrency: the sweep;
+    # confirm_runs x confirm_s: the C10 runs; watch_s / rollout_s: the monitored run and each
+    # rollout; warmup_s: uncounted load before each timed run; settle_s: a quiet pause around
+    # the monitored runs (Prometheus scrapes every second); prometheus_in_sweep: the sweep's
+    # stacks run Prometheus too (in quick, where the sweep has the monitored setting, one
+    # stack then serves every cell)
+    "quick": {"n_train": 500, "n_test": 1_000, "epochs": (1, 1), "load_s": 1.0,
+              "replicas": (2,), "batching": ("32/1000us",), "concurrency": (8,),
+              "confirm_s": 1.0, "confirm_runs": 1, "watch_s": 1.5, "rollout_s": 2.5,
+              "warmup_s": 0.5, "settle_s": 1.0, "prometheus_in_sweep": True},
+    "full": {"n_train": 55_000, "n_test": None, "epochs": (2, 4), "load_s": 5.0,
+             "replicas": (1, 2), "batching": ("none", "32/1000us", "32/300us", "64/2000us"),
              "concurrency": (8, 16, 32), "confirm_s": 12.0, "confirm_runs": 3,
-             "watch_s": 30.0, "rollout_s": 10.0},
+             "watch_s": 30.0, "rollout_s": 10.0, "warmup_s": 1.0, "settle_s": 2.0,
+             "prometheus_in_sweep": False},
 }
 P99_LIMIT_MS, RPS_GOAL = 15.0, 2000  # the article's C10
 
@@ -157,9 +163,10 @@ for version, epochs in zip((1, 2), S["epochs"]):
     seed_everything(SEED + version)
     model = models.lenet5()
     training.fit(model, x_train, y_train, epochs=epochs, progress=False)
-    versions[version] = evaluation.accuracy(model, x_test, y_test)
+    versions[version] = evaluation.accuracy(model, x_test[: S["n_test"]], y_test[: S["n_test"]])
     export.export_saved_model(model, store, "mnist", version)
-    print(f"version {version}: {epochs} epoch(s), test accuracy {versions[version]:.2%}")
+    print(f"version {version}: {epochs} epoch(s), test accuracy {versions[version]:.2%} "
+          f"({len(x_test[: S['n_test']]):,} images)")
 
 base = workdir / "models" / "mnist"
 base.mkdir(parents=True)
@@ -373,6 +380,8 @@ Code(inspect.getsource(Batcher), language="python")
 # batching × concurrency, every request **through nginx**, with the load generator on the same
 # machine: all of it shares this machine's CPU cores. Each point starts with half a second of
 # uncounted warm-up requests.
+# `stack_for` starts a stack per setting; later cells that ask for the same setting reuse
+# the running one.
 
 # %%
 def batching_setting(name: str) -> Batching | None:
@@ -381,6 +390,25 @@ def batching_setting(name: str) -> Batching | None:
         return None
     size, timeout = name.removesuffix("us").split("/")
     return Batching(max_batch_size=int(size), batch_timeout_micros=int(timeout))
+
+
+live = {}  # the one running stack, under its settings
+
+
+def stack_for(replicas: int, batching: str, prometheus: bool = False) -> Stack:
+    """A running stack with these settings: the live one if it has them (one that also runs
+    Prometheus will do), otherwise a new one, started after the live one is stopped. Starting
+    a stack takes seconds (each replica imports TensorFlow), so cells share one where they
+    can."""
+    for (n, name, scraped), running in list(live.items()):
+        if (n, name) == (replicas, batching) and (scraped or not prometheus):
+            return running
+        running.stop()
+        del live[n, name, scraped]
+    live[replicas, batching, prometheus] = Stack(
+        base, replicas=replicas, batching=batching_setting(batching),
+        prometheus=prometheus).start()
+    return live[replicas, batching, prometheus]
 
 
 # %% [markdown]
@@ -398,18 +426,17 @@ sweep = []  # the sweep's rows, filled below
 requests = digits_requests(count=64)  # 64 single-digit PredictRequests, serialised once
 for replicas in S["replicas"]:
     for name in S["batching"]:
-        with Stack(base, replicas=replicas, batching=batching_setting(name),
-                   prometheus=False) as stack:
-            for concurrency in S["concurrency"]:
-                report = await run_load(stack.grpc_target, requests, concurrency=concurrency,
-                                        duration=S["load_s"], warmup=0.5)
-                summary = report.summary()
-                sweep.append({"config": f"{replicas} replica(s), batching {name}, "
-                                        f"{concurrency} in flight",
-                              "replicas": replicas, "batching": name,
-                              "concurrency": concurrency, "rps": summary["rps"],
-                              "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"],
-                              "errors": sum(report.errors.values())})
+        stack = stack_for(replicas, name, prometheus=S["prometheus_in_sweep"])
+        for concurrency in S["concurrency"]:
+            report = await run_load(stack.grpc_target, requests, concurrency=concurrency,
+                                    duration=S["load_s"], warmup=0.5)
+            summary = report.summary()
+            sweep.append({"config": f"{replicas} replica(s), batching {name}, "
+                                    f"{concurrency} in flight",
+                          "replicas": replicas, "batching": name,
+                          "concurrency": concurrency, "rps": summary["rps"],
+                          "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"],
+                          "errors": sum(report.errors.values())})
         print(f"{replicas} replica(s), batching {name}: done")
 markdown_table(["replicas", "batching", "in flight", "req/s", "p50 ms", "p99 ms", "errors"],
                [[r["replicas"], r["batching"], r["concurrency"], f"{r['rps']:,.0f}",
@@ -458,34 +485,33 @@ def replica_cpu(stack: Stack) -> dict[str, float]:
 
 
 runs, cpu_us = [], {}
-with Stack(base, replicas=best["replicas"], batching=batching_setting(best["batching"]),
-           prometheus=False) as stack:
-    for _ in range(S["confirm_runs"]):
-        await run_load(stack.grpc_target, requests, concurrency=best["concurrency"],
-                       duration=1.0)  # warm-up, outside the CPU accounting
-        cpu_before, client_before, stages_before = stack.cpu_seconds(), os.times(), replica_cpu(stack)
-        report = await run_load(stack.grpc_target, requests, concurrency=best["concurrency"],
-                                duration=S["confirm_s"])
-        cpu_after, client_after, stages_after = stack.cpu_seconds(), os.times(), replica_cpu(stack)
-        runs.append(report)
-        answered = len(report.latencies_ms)  # CPU per answered request
-        for name in cpu_after:  # by process group, from /proc
-            cpu_us.setdefault(name, []).append((cpu_after[name] - cpu_before[name]) / answered * 1e6)
-        for stage in stages_after:  # inside the replicas, from their own counters
-            cpu_us.setdefault(f"stage {stage}", []).append(
-                (stages_after[stage] - stages_before[stage]) / answered * 1e6)
-        cpu_us.setdefault("load generator", []).append(
-            ((client_after.user + client_after.system)
-             - (client_before.user + client_before.system)) / answered * 1e6)
-        print(report.summary())
-    batched = {"sum": 0.0, "count": 0.0}  # images and batches, from each replica's metrics
-    for _, rest_port in stack.replica_ports:
-        with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics") as reply:
-            for family in text_string_to_metric_families(reply.read().decode()):
-                for sample in family.samples:
-                    for key in batched:
-                        if sample.name == f":mnist_course:serving:batch_size_{key}":
-                            batched[key] += sample.value
+stack = stack_for(best["replicas"], best["batching"])
+for _ in range(S["confirm_runs"]):
+    await run_load(stack.grpc_target, requests, concurrency=best["concurrency"],
+                   duration=S["warmup_s"])  # warm-up, outside the CPU accounting
+    cpu_before, client_before, stages_before = stack.cpu_seconds(), os.times(), replica_cpu(stack)
+    report = await run_load(stack.grpc_target, requests, concurrency=best["concurrency"],
+                            duration=S["confirm_s"])
+    cpu_after, client_after, stages_after = stack.cpu_seconds(), os.times(), replica_cpu(stack)
+    runs.append(report)
+    answered = len(report.latencies_ms)  # CPU per answered request
+    for name in cpu_after:  # by process group, from /proc
+        cpu_us.setdefault(name, []).append((cpu_after[name] - cpu_before[name]) / answered * 1e6)
+    for stage in stages_after:  # inside the replicas, from their own counters
+        cpu_us.setdefault(f"stage {stage}", []).append(
+            (stages_after[stage] - stages_before[stage]) / answered * 1e6)
+    cpu_us.setdefault("load generator", []).append(
+        ((client_after.user + client_after.system)
+         - (client_before.user + client_before.system)) / answered * 1e6)
+    print(report.summary())
+batched = {"sum": 0.0, "count": 0.0}  # images and batches, from each replica's metrics
+for _, rest_port in stack.replica_ports:
+    with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics") as reply:
+        for family in text_string_to_metric_families(reply.read().decode()):
+            for sample in family.samples:
+                for key in batched:
+                    if sample.name == f":mnist_course:serving:batch_size_{key}":
+                        batched[key] += sample.value
 mean_batch = batched["sum"] / batched["count"] if batched["count"] else 1.0
 c10 = {key: float(np.median([r.summary()[key] for r in runs])) for key in ("rps", "p99_ms")}
 met_runs = sum(r.rps >= RPS_GOAL and r.quantile(99) < P99_LIMIT_MS for r in runs)
@@ -575,11 +601,11 @@ print(f"the do-nothing server: {floor.rps:,.0f} req/s, {floor_us:.0f} µs of CPU
 # needs: nginx prometheus h2load
 engines = {"python": [], "h2load": []}
 generator_us = {"python": [], "h2load": []}
-stack = Stack(base, replicas=best["replicas"], batching=batching_setting(best["batching"]),
-              prometheus=False).start()  # kept for the profile below
+stack = stack_for(best["replicas"], best["batching"])  # the C10 runs' stack, still warm
 metrics_urls = [f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
                 for _, rest_port in stack.replica_ports]
-await run_load(stack.grpc_target, requests, concurrency=best["concurrency"], duration=1.0)
+await run_load(stack.grpc_target, requests, concurrency=best["concurrency"],
+               duration=S["warmup_s"])
 for _ in range(S["confirm_runs"]):
     for engine in engines:
         before = os.times()
@@ -629,8 +655,6 @@ try:  # the stack of the cell above, already warm
     await asyncio.gather(profiling, loading)
 except OSError as error:  # py-spy may not be allowed to attach (ptrace) on this machine
     print(f"no flame graph: {error}")
-finally:
-    stack.stop()
 if flame.exists():
     display(SVG(flame.read_text()))
 
@@ -644,17 +668,18 @@ if flame.exists():
 
 # %% tags=["nbval-ignore-output"]
 # needs: nginx prometheus
-stack = Stack(base, replicas=2, batching=batching_setting(best["batching"]) or Batching(),
-              poll_seconds=0.5).start()
+# the best batching setting, or TF Serving's default where the best had none
+stack = stack_for(2, best["batching"] if best["batching"] != "none" else "32/1000us",
+                  prometheus=True)
 stack.wait_for_scrape()
 await run_load(stack.grpc_target, requests, duration=0.5, concurrency=4)  # warm-up, unplotted
-time.sleep(2)
+time.sleep(S["settle_s"])
 t_start = time.time()
 phase = S["watch_s"] / 3
 for rate in (200, 500, 900):
     report = await run_load(stack.grpc_target, requests, rate=rate, duration=phase)
     print(f"{rate} req/s asked: {report.rps:,.0f} achieved, p99 {report.quantile(99):.2f} ms")
-time.sleep(2.5)  # one more scrape
+time.sleep(S["settle_s"] + 0.5)  # one more scrape
 t_end = time.time()
 
 # %% tags=["nbval-ignore-output"]
@@ -706,7 +731,7 @@ t_roll = time.time()
 rollout, _ = await during_load(lambda: publish(2), S["rollout_s"])
 rollback, _ = await during_load(
     lambda: (base / "2").rename(base / ".2-rolled-back"), S["rollout_s"])
-time.sleep(2.5)
+time.sleep(S["settle_s"] + 0.5)  # one more scrape
 t_roll_end = time.time()
 
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.2))
