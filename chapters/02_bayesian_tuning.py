@@ -55,6 +55,7 @@ from pathlib import Path
 from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
 
 import_tensorflow()  # before keras: keeps TensorFlow's C++ start-up log lines out
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from hyperopt import Trials, fmin, rand, tpe
@@ -73,12 +74,14 @@ SIZES = {
     # evaluation; budget: evaluations per search; seeds: repeats of TPE and random search;
     # grid: grid points evaluated (24 is the whole grid);
     # tpe_startup: TPE's random evaluations before it models anything; ray_trials:
-    # evaluations run through Ray Tune; final_*: retraining the winner
-    "quick": {"n_train": 1_000, "n_val": 500, "epochs": 1, "budget": 3, "grid": 3,
-              "seeds": [0], "tpe_startup": 2, "ray_trials": 1, "final_train": 2_000,
-              "final_epochs": 1},
+    # evaluations run through Ray Tune (0: skip Ray, whose start alone would take most of
+    # quick's minute; tests/test_tuning.py runs Ray Tune in CI); resume: evaluations added to
+    # a reloaded search; final_*: retraining the winner
+    "quick": {"n_train": 1_000, "n_val": 500, "epochs": 1, "budget": 3, "grid": 2,
+              "seeds": [0], "tpe_startup": 2, "ray_trials": 0, "resume": 1,
+              "final_train": 1_000, "final_epochs": 1},
     "full": {"n_train": 1_500, "n_val": 1_000, "epochs": 1, "budget": 20, "grid": 24,
-             "seeds": [0, 1, 2, 3, 4], "tpe_startup": 5, "ray_trials": 4,
+             "seeds": [0, 1, 2, 3, 4], "tpe_startup": 5, "ray_trials": 4, "resume": 2,
              "final_train": 55_000, "final_epochs": 2},
 }
 
@@ -162,15 +165,21 @@ def train_config(cfg: dict, x: np.ndarray, y: np.ndarray, validation: tuple,
 
     Everything it needs comes in as arguments, so Ray can ship it to workers without
     dragging this notebook's arrays along."""
+    keras.backend.clear_session()  # hundreds of models: keep Keras's global state small
     seed_everything(SEED)
     f = cfg["filters"]
     model = models.compact_cnn(widths=(f // 2, f, f), dropout=cfg["dropout"])
-    history = training.fit(model, x, y, validation, epochs=epochs,
-                           batch_size=cfg["batch_size"], learning_rate=cfg["lr"],
-                           progress=False)
-    loss = history["val_loss"][-1]
+    training.fit(model, x, y, epochs=epochs, batch_size=cfg["batch_size"],
+                 learning_rate=cfg["lr"], progress=False)
+    # validated by calling the model, 1,000 images at a time: fit's validation_data would
+    # trace a second graph for every configuration
+    x_val, y_val = validation
+    logits = np.concatenate([model(x_val[i: i + 1000], training=False)
+                             for i in range(0, len(x_val), 1000)])
+    loss = float(np.mean(keras.losses.sparse_categorical_crossentropy(
+        y_val, logits, from_logits=True)))
     return {"val_loss": loss if math.isfinite(loss) else 1e3,  # a diverged run: worst loss
-            "val_accuracy": history["val_accuracy"][-1], "model": model}
+            "val_accuracy": float(np.mean(logits.argmax(axis=1) == y_val)), "model": model}
 
 
 def evaluate(cfg: dict) -> dict:
@@ -302,7 +311,8 @@ history_file = workdir / "tpe_seed0.json"
 history_file.write_text(tuning.trials_to_json(histories["tpe"][0]))
 resumed = tuning.trials_from_json(history_file.read_text())
 print(f"reloaded {len(resumed.trials)} evaluations, best loss {min(resumed.losses()):.4f}")
-fmin(objective, tuning.search_space(), algo=tpe_algo, max_evals=len(resumed.trials) + 2,
+fmin(objective, tuning.search_space(), algo=tpe_algo,
+     max_evals=len(resumed.trials) + S["resume"],
      trials=resumed, rstate=np.random.default_rng(100), show_progressbar=False)
 print(f"after resuming: {len(resumed.trials)} evaluations, best loss {min(resumed.losses()):.4f}")
 
@@ -314,34 +324,38 @@ print(f"after resuming: {len(resumed.trials)} evaluations, best loss {min(resume
 # The data goes to Ray's object store once (`tune.with_parameters`), not with every task.
 
 # %% tags=["nbval-ignore-output"]
-import ray
-from ray import tune
-from ray.tune.search.hyperopt import HyperOptSearch
-
-
 def ray_trainable(params: dict, x=None, y=None, x_val=None, y_val=None, epochs=1) -> None:
     result = train_config(tuning.config(params), x, y, (x_val, y_val), epochs)
     tune.report({"val_loss": result["val_loss"], "val_accuracy": result["val_accuracy"]})
 
 
-ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-         configure_logging=True)
-tuner = tune.Tuner(
-    tune.with_parameters(ray_trainable, x=x_sub, y=y_sub, x_val=x_val, y_val=y_val,
-                         epochs=S["epochs"]),
-    tune_config=tune.TuneConfig(
-        search_alg=HyperOptSearch(tuning.search_space(), metric="val_loss", mode="min",
-                                  random_state_seed=SEED, n_initial_points=S["tpe_startup"]),
-        num_samples=S["ray_trials"], max_concurrent_trials=2),
-    run_config=tune.RunConfig(storage_path=str(workdir / "ray"), verbose=0),
-)
-start = time.perf_counter()
-ray_results = tuner.fit()
-ray_best = ray_results.get_best_result(metric="val_loss", mode="min")
-print(f"Ray Tune: {len(ray_results)} trials in {time.perf_counter() - start:.0f} s; best "
-      f"validation accuracy {ray_best.metrics['val_accuracy']:.4f} with "
-      f"{tuning.config(ray_best.config)}")
-ray.shutdown()
+if S["ray_trials"]:
+    import ray
+    from ray import tune
+    from ray.tune.search.hyperopt import HyperOptSearch
+
+    # Ray's session files (logs, sockets) in the chapter's folder, not in /tmp/ray for good
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             configure_logging=True, _temp_dir=str(workdir / "ray-session"))
+    tuner = tune.Tuner(
+        tune.with_parameters(ray_trainable, x=x_sub, y=y_sub, x_val=x_val, y_val=y_val,
+                             epochs=S["epochs"]),
+        tune_config=tune.TuneConfig(
+            search_alg=HyperOptSearch(tuning.search_space(), metric="val_loss", mode="min",
+                                      random_state_seed=SEED, n_initial_points=S["tpe_startup"]),
+            num_samples=S["ray_trials"], max_concurrent_trials=2),
+        run_config=tune.RunConfig(storage_path=str(workdir / "ray"), verbose=0),
+    )
+    start = time.perf_counter()
+    ray_results = tuner.fit()
+    ray_best = ray_results.get_best_result(metric="val_loss", mode="min")
+    print(f"Ray Tune: {len(ray_results)} trials in {time.perf_counter() - start:.0f} s; best "
+          f"validation accuracy {ray_best.metrics['val_accuracy']:.4f} with "
+          f"{tuning.config(ray_best.config)}")
+    ray.shutdown()
+else:
+    print("quick profile: the Ray Tune run is skipped (starting Ray alone would take most "
+          "of the quick profile's minute); the full profile runs it")
 
 # %% [markdown]
 # On a cluster, the one change is where `ray.init` connects: start Ray on the machines

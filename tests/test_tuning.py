@@ -83,3 +83,37 @@ def test_trials_json_round_trip_and_resume(algo):
          rstate=np.random.default_rng(1), show_progressbar=False)
     assert len(reloaded.trials) == 9 and reloaded.trials[-1]["tid"] == 8
     assert min(reloaded.losses()) <= min(trials.losses())
+
+
+def test_ray_tune_runs_the_hyperopt_space_with_data_in_the_object_store(tmp_path):
+    """Chapter 02's Ray Tune set-up (skipped in its quick profile): HyperOptSearch over the
+    course's space, arrays shipped once with tune.with_parameters, two trials at a time."""
+    ray = pytest.importorskip("ray")
+    from ray import tune
+    from ray.tune.search.hyperopt import HyperOptSearch
+
+    def trainable(params, x=None, y=None):
+        cfg = tuning.config(params)
+        # a stand-in for training: depends on the config and on the shipped arrays
+        tune.report({"val_loss": abs(math.log10(cfg["lr"]) + 3) + float(x.mean() - y.mean()),
+                     "filters": cfg["filters"]})
+
+    x, y = np.ones((100, 28, 28, 1), np.float32), np.ones(100, np.float32)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             configure_logging=True)
+    try:
+        results = tune.Tuner(
+            tune.with_parameters(trainable, x=x, y=y),
+            tune_config=tune.TuneConfig(
+                search_alg=HyperOptSearch(tuning.search_space(), metric="val_loss", mode="min",
+                                          random_state_seed=0, n_initial_points=2),
+                num_samples=3, max_concurrent_trials=2),
+            run_config=tune.RunConfig(storage_path=str(tmp_path / "ray"), verbose=0),
+        ).fit()
+    finally:
+        ray.shutdown()
+    assert len(results) == 3 and not results.errors
+    best = results.get_best_result(metric="val_loss", mode="min")
+    losses = [r.metrics["val_loss"] for r in results]
+    assert best.metrics["val_loss"] == min(losses) and all(map(math.isfinite, losses))
+    assert all(16 <= r.metrics["filters"] <= 64 for r in results)
