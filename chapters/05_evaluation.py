@@ -87,8 +87,8 @@ SIZES = {
     # epoch of FGSM fine-tuning; n_stress: test images under noise,
     # rotation and corruptions; n_uci: UCI digits scored (None: all); keras_memory: measure
     # each Keras model's memory in a fresh process (slow: it imports TensorFlow)
-    "quick": {"n_train": 1_200, "n_val": 1_000, "batch": 32, "epochs": 1, "final_epochs": 1,
-              "n_adversarial": 1_200, "n_test": 500, "n_stress": 100, "n_uci": 500,
+    "quick": {"n_train": 600, "n_val": 1_000, "batch": 32, "epochs": 1, "final_epochs": 1,
+              "n_adversarial": 400, "n_test": 500, "n_stress": 100, "n_uci": 500,
               "latency_runs": 20, "n_calibration": 50, "keras_memory": False},
     "full": {"n_train": 55_000, "n_val": None, "batch": 128, "epochs": 1, "final_epochs": 4,
              "n_adversarial": 20_000, "n_test": 10_000, "n_stress": 1_000, "n_uci": None,
