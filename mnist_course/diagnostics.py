@@ -94,13 +94,17 @@ def label_format(y: np.ndarray, model: keras.Model) -> Finding:
 
 
 def _fresh_copy(model: keras.Model, learning_rate: float | None = None) -> keras.Model:
+    """A compiled copy with the model's weights and a new optimiser of the same kind, built
+    before training (so ``fit`` traces its step once, not twice)."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
-    optimizer = keras.optimizers.get({"class_name": model.optimizer.__class__.__name__,
-                                      "config": model.optimizer.get_config()})
+    config = model.optimizer.get_config()
     if learning_rate is not None:
-        optimizer.learning_rate = learning_rate
+        config["learning_rate"] = learning_rate
+    optimizer = keras.optimizers.get({"class_name": model.optimizer.__class__.__name__,
+                                      "config": config})
     copy.compile(optimizer=optimizer, loss=_loss(model), metrics=["accuracy"])
+    optimizer.build(copy.trainable_variables)
     return copy
 
 
@@ -137,10 +141,16 @@ def learning_rate_range(model: keras.Model, x: np.ndarray, y: np.ndarray,
     """A learning-rate range test (Smith 2017), coarse: from the model's current weights, a
     few steps at each rate; the loss after them. Flags the model's own rate when it is at or
     above the rate where the loss blows up (above 4x its starting value, or not finite)."""
-    start = float(_fresh_copy(model).evaluate(x[:batch], y[:batch], verbose=0)[0])
+    copy = _fresh_copy(model, learning_rate=float(rates[0]))  # compiled once, reset per rate
+    start = float(copy.evaluate(x[:batch], y[:batch], verbose=0)[0])
+    weights = copy.get_weights()
+    fresh_state = [keras.ops.convert_to_numpy(v) for v in copy.optimizer.variables]
     curve = []
     for rate in rates:
-        copy = _fresh_copy(model, learning_rate=float(rate))
+        copy.set_weights(weights)
+        for variable, value in zip(copy.optimizer.variables, fresh_state):
+            variable.assign(value)
+        copy.optimizer.learning_rate = float(rate)
         history = copy.fit(x[: batch * steps], y[: batch * steps], batch_size=batch,
                            epochs=1, verbose=0)
         curve.append((float(rate), float(history.history["loss"][-1])))
