@@ -262,5 +262,8 @@ def execute(path: Path, output: Path, profile: str, kernel: str = "python3") -> 
     papermill.execute_notebook(
         str(path), str(output), kernel_name=kernel, cwd=str(Path(path).parent),
         progress_bar=False,
+        # the kernel listens on 127.0.0.1 only; its warning that TCP is unencrypted would
+        # print once per notebook, so only its errors are shown
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
     return time.perf_counter() - start
