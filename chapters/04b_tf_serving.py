@@ -392,7 +392,7 @@ def batching_setting(name: str) -> Batching | None:
     return Batching(max_batch_size=int(size), batch_timeout_micros=int(timeout))
 
 
-live = {}  # the one running stack, under its settings
+live: Stack | None = None  # the one running stack
 
 
 def stack_for(replicas: int, batching: str, prometheus: bool = False) -> Stack:
@@ -400,15 +400,15 @@ def stack_for(replicas: int, batching: str, prometheus: bool = False) -> Stack:
     Prometheus will do), otherwise a new one, started after the live one is stopped. Starting
     a stack takes seconds (each replica imports TensorFlow), so cells share one where they
     can."""
-    for (n, name, scraped), running in list(live.items()):
-        if (n, name) == (replicas, batching) and (scraped or not prometheus):
-            return running
-        running.stop()
-        del live[n, name, scraped]
-    live[replicas, batching, prometheus] = Stack(
-        base, replicas=replicas, batching=batching_setting(batching),
-        prometheus=prometheus).start()
-    return live[replicas, batching, prometheus]
+    global live
+    wanted = batching_setting(batching)
+    if live is not None:
+        if (live.replicas, live.batching) == (replicas, wanted) and (
+                live.with_prometheus or not prometheus):
+            return live
+        live.stop()
+    live = Stack(base, replicas=replicas, batching=wanted, prometheus=prometheus).start()
+    return live
 
 
 # %% [markdown]
