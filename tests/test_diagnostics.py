@@ -70,10 +70,10 @@ def test_learning_rate_range_flags_a_rate_that_diverges():
 def test_learning_rate_range_restarts_every_rate_from_the_same_state():
     """One compiled copy is reset between rates: each rate's loss is what a fresh copy with
     a fresh optimiser reaches, whatever rate ran before it."""
-    m = model(None, True, lr=1e-3)
-    _, curve = diagnostics.learning_rate_range(m, X, Y, rates=(1e1, 1e-2), steps=2, batch=32)
+    _, curve = diagnostics.learning_rate_range(model(None, True, lr=1e-3), X, Y,
+                                               rates=(1e1, 1e-2), steps=2, batch=32)
     for rate, loss in curve:
-        fresh = diagnostics._fresh_copy(m, learning_rate=rate)
+        fresh = model(None, True, lr=rate)  # the same seeded initial weights, a new Adam
         expected = fresh.fit(X[:64], Y[:64], batch_size=32, epochs=1, verbose=0).history["loss"]
         assert loss == pytest.approx(expected[-1], rel=1e-5)
 
