@@ -2,7 +2,8 @@
 
 Each returns a :class:`Finding`: ``ok`` and one message that names the symptom's likely
 cause and the fix. They are cheap (a batch or a few steps) and never change the model they
-are given: anything that trains works on a copy.
+are given: anything that trains works on a copy. One remedy sits beside them:
+:func:`build_for_fit`, for a first epoch that is slow because its step is traced twice.
 """
 
 from __future__ import annotations
@@ -93,9 +94,26 @@ def label_format(y: np.ndarray, model: keras.Model) -> Finding:
     return Finding("label format", True, f"{name} with labels of shape {y.shape}.")
 
 
+def build_for_fit(model: keras.Model, x: np.ndarray, y: np.ndarray) -> keras.Model:
+    """Create a compiled model's optimiser slots and metric variables now, from the first
+    example of ``(x, y)``, so that ``fit`` traces its training step once instead of twice.
+
+    Keras's TensorFlow trainer (without a distribution strategy) creates them inside its
+    first trace of the step, and TensorFlow traces a function that created variables a
+    second time. The training is the same either way; only the first epoch is faster. The
+    metrics are reset afterwards (``fit`` and ``evaluate`` reset them too). Returns
+    ``model``."""
+    _loss(model)  # a clear error if the model is not compiled
+    predicted = model(x[:1], training=False)  # also builds an unbuilt model's layers
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.compute_metrics(x[:1], y[:1], predicted, sample_weight=None)
+    model.reset_metrics()
+    return model
+
+
 def _fresh_copy(model: keras.Model, learning_rate: float | None = None) -> keras.Model:
-    """A compiled copy with the model's weights and a new optimiser of the same kind, built
-    before training (so ``fit`` traces its step once, not twice)."""
+    """A compiled copy with the model's weights and a new optimiser of the same kind."""
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     config = model.optimizer.get_config()
@@ -104,7 +122,6 @@ def _fresh_copy(model: keras.Model, learning_rate: float | None = None) -> keras
     optimizer = keras.optimizers.get({"class_name": model.optimizer.__class__.__name__,
                                       "config": config})
     copy.compile(optimizer=optimizer, loss=_loss(model), metrics=["accuracy"])
-    optimizer.build(copy.trainable_variables)
     return copy
 
 
@@ -113,11 +130,11 @@ def overfit_one_batch(model: keras.Model, x: np.ndarray, y: np.ndarray, steps: i
     """A healthy model and training set-up can memorise one small batch. If a copy of the
     model, trained ``steps`` times on ``batch`` examples, does not reach 100% on them, the
     bug is in the model, the loss or the optimiser, not in the amount of data."""
-    copy = _fresh_copy(model)
     xb, yb = x[:batch], y[:batch]
-    history = copy.fit(xb, yb, epochs=steps, batch_size=batch, verbose=0)
-    accuracy = history.history["accuracy"][-1]
-    loss = history.history["loss"][-1]
+    copy = build_for_fit(_fresh_copy(model), xb, yb)
+    for _ in range(steps):
+        last = copy.train_on_batch(xb, yb, return_dict=True)  # the last step's metrics
+    accuracy, loss = float(last["accuracy"]), float(last["loss"])
     if not np.isfinite(loss):
         return Finding("one-batch overfit", False,
                        f"the loss became {loss} on one batch: lower the learning rate "
@@ -141,7 +158,8 @@ def learning_rate_range(model: keras.Model, x: np.ndarray, y: np.ndarray,
     """A learning-rate range test (Smith 2017), coarse: from the model's current weights, a
     few steps at each rate; the loss after them. Flags the model's own rate when it is at or
     above the rate where the loss blows up (above 4x its starting value, or not finite)."""
-    copy = _fresh_copy(model, learning_rate=float(rates[0]))  # compiled once, reset per rate
+    # compiled once and reset per rate; a float rate, so that the loop can assign others
+    copy = build_for_fit(_fresh_copy(model, learning_rate=float(rates[0])), x, y)
     start = float(copy.evaluate(x[:batch], y[:batch], verbose=0)[0])
     weights = copy.get_weights()
     fresh_state = [keras.ops.convert_to_numpy(v) for v in copy.optimizer.variables]
