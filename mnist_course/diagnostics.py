@@ -104,6 +104,8 @@ def build_for_fit(model: keras.Model, x: np.ndarray, y: np.ndarray) -> keras.Mod
     metrics are reset afterwards (``fit`` and ``evaluate`` reset them too). Returns
     ``model``."""
     _loss(model)  # a clear error if the model is not compiled
+    if len(x) == 0 or len(y) == 0:
+        raise ValueError("build_for_fit needs at least one example in x and in y")
     predicted = model(x[:1], training=False)  # also builds an unbuilt model's layers
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
@@ -130,6 +132,8 @@ def overfit_one_batch(model: keras.Model, x: np.ndarray, y: np.ndarray, steps: i
     """A healthy model and training set-up can memorise one small batch. If a copy of the
     model, trained ``steps`` times on ``batch`` examples, does not reach 100% on them, the
     bug is in the model, the loss or the optimiser, not in the amount of data."""
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
     xb, yb = x[:batch], y[:batch]
     copy = build_for_fit(_fresh_copy(model), xb, yb)
     for _ in range(steps):
@@ -158,6 +162,8 @@ def learning_rate_range(model: keras.Model, x: np.ndarray, y: np.ndarray,
     """A learning-rate range test (Smith 2017), coarse: from the model's current weights, a
     few steps at each rate; the loss after them. Flags the model's own rate when it is at or
     above the rate where the loss blows up (above 4x its starting value, or not finite)."""
+    if len(rates) == 0:
+        raise ValueError("rates is empty: give at least one learning rate to try")
     # compiled once and reset per rate; a float rate, so that the loop can assign others
     copy = build_for_fit(_fresh_copy(model, learning_rate=float(rates[0])), x, y)
     start = float(copy.evaluate(x[:batch], y[:batch], verbose=0)[0])

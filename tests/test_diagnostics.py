@@ -67,6 +67,8 @@ def test_build_for_fit_creates_every_variable_fit_needs_and_trains_the_same():
     with pytest.raises(ValueError, match="not compiled"):
         diagnostics.build_for_fit(keras.Sequential([keras.Input((8, 8, 1)), layers.Flatten()]),
                                   X, Y)
+    with pytest.raises(ValueError, match="at least one example"):
+        diagnostics.build_for_fit(model(), X[:0], Y[:0])
 
 
 def test_overfit_one_batch_leaves_the_model_alone():
@@ -75,6 +77,8 @@ def test_overfit_one_batch_leaves_the_model_alone():
     assert diagnostics.overfit_one_batch(healthy, X, Y, steps=80).ok
     assert all(np.array_equal(a, b) for a, b in zip(before, healthy.get_weights()))
     assert not diagnostics.overfit_one_batch(model("softmax", True, lr=1e-5), X, Y, steps=20).ok
+    with pytest.raises(ValueError, match="steps must be at least 1, got 0"):
+        diagnostics.overfit_one_batch(healthy, X, Y, steps=0)
 
 
 def test_learning_rate_range_flags_a_rate_that_diverges():
@@ -84,6 +88,8 @@ def test_learning_rate_range_flags_a_rate_that_diverges():
     too_high, _ = diagnostics.learning_rate_range(model(None, True, lr=1e3), X * 50, Y,
                                                   rates=(1e-3, 1e-1, 1e1, 1e3))
     assert not too_high.ok and "tenth" in too_high.message
+    with pytest.raises(ValueError, match="rates is empty"):
+        diagnostics.learning_rate_range(model(), X, Y, rates=())
 
 
 def test_learning_rate_range_restarts_every_rate_from_the_same_state():
