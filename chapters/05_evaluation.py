@@ -341,6 +341,7 @@ seed_everything(SEED)
 final = models.compact_cnn(widths=FINAL_WIDTHS, name="final")
 steps = S["final_epochs"] * int(np.ceil(len(x_train) / S["batch"]))
 training.compile_model(final, steps)
+training.build_for_fit(final, x_train, y_train)  # what training.fit does before it trains
 select = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                        patience=S["final_epochs"], restore_best_weights=True)
 start = time.perf_counter()

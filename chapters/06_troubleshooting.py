@@ -118,10 +118,10 @@ print(f"profile {PROFILE}: {S}\nmachine: {here}")
 # together. Every treatment of a seed starts from the same initial weights and sees the same
 # order of images (`training.batches`), so the comparisons are paired.
 #
-# Every model in this chapter goes through `diagnostics.build_for_fit` before it trains: it
-# creates the optimiser's and the metrics' variables first, so Keras traces the training
-# step once instead of twice. The training is the same; the lab in section 6 measures what
-# it saves.
+# Every model in this chapter goes through `training.build_for_fit` before it trains (as
+# every model that `training.fit` trains does): it creates the optimiser's and the metrics'
+# variables first, so Keras traces the training step once instead of twice. The training is
+# the same; the lab in section 6 measures what it saves.
 
 # %% tags=["nbval-ignore-output"]
 def small_cnn(l2: float = 0.0, dropout: float = 0.0, name: str = "small_cnn") -> keras.Model:
@@ -157,7 +157,7 @@ def run_treatment(name: str, seed: int):
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     x, y = x_train[: S["overfit_n"]], y_train[: S["overfit_n"]]
-    diagnostics.build_for_fit(model, x, y)
+    training.build_for_fit(model, x, y)
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=5,
                                                restore_best_weights=True)] if early else []
     policy = training.augmentation_policy(seed=seed) if augment else None
@@ -284,7 +284,7 @@ def train_imbalanced(x, y, method: str, seed: int) -> keras.Model:
     model = small_cnn()
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    diagnostics.build_for_fit(model, x, y)
+    training.build_for_fit(model, x, y)
     epochs = S["imbalance_epochs"]
     if method == "oversampling":
         model.fit(oversampled(x, y, seed), steps_per_epoch=len(y) // 128 + 1, epochs=epochs,
@@ -374,7 +374,7 @@ keras.utils.set_random_seed(SEED)
 base = small_cnn(name="base")
 base.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
              metrics=["accuracy"])
-diagnostics.build_for_fit(base, x_base, y_base)
+training.build_for_fit(base, x_base, y_base)
 base.fit(training.batches(x_base, y_base, 128, SEED), epochs=S["base_epochs"], verbose=0,
          shuffle=False)
 steps = int(np.ceil(len(y_base) / 128))
@@ -385,7 +385,7 @@ def copy_of(model):
     clone.set_weights(model.get_weights())
     clone.compile(optimizer=keras.optimizers.Adam(5e-4),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return diagnostics.build_for_fit(clone, x_base, y_base)
+    return training.build_for_fit(clone, x_base, y_base)
 
 
 def gzip_kb(path: Path) -> float:
@@ -592,7 +592,7 @@ def compiled(model, lr=1e-3, from_logits=False, loss=keras.losses.SparseCategori
 
 def lab_fit(model, x, y, epochs=2) -> str:
     """Train briefly; the last epoch's loss and training accuracy, as words."""
-    diagnostics.build_for_fit(model, x, y)
+    training.build_for_fit(model, x, y)
     history = model.fit(x, y, batch_size=64, epochs=epochs, verbose=0).history
     return f"loss {history['loss'][-1]:.3g}, training accuracy {100 * history['accuracy'][-1]:.1f}%"
 
@@ -663,7 +663,7 @@ print(diagnostics.label_format(one_hot, model))
 # %% tags=["nbval-ignore-output"]
 steps_short = max(5, S["lab_n"] // 64 // 2)
 for momentum in (0.999, 0.9):
-    model = diagnostics.build_for_fit(compiled(lab_model(momentum=momentum)), x_lab, y_lab)
+    model = training.build_for_fit(compiled(lab_model(momentum=momentum)), x_lab, y_lab)
     model.fit(x_lab, y_lab, batch_size=64, epochs=1, steps_per_epoch=steps_short, verbose=0)
     train_mode = (np.asarray(model(x_val[:1000], training=True)).argmax(1)
                   == y_val[:1000]).mean()
@@ -680,7 +680,7 @@ for momentum in (0.999, 0.9):
 keras.utils.set_random_seed(SEED)
 model = small_cnn(dropout=0.5)
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-diagnostics.build_for_fit(model, x_lab, y_lab)
+training.build_for_fit(model, x_lab, y_lab)
 history = model.fit(training.batches(x_lab, y_lab, 64, SEED,
                                      training.augmentation_policy(seed=SEED)),
                     validation_data=(x_val, y_val), epochs=3, verbose=0,
@@ -706,7 +706,7 @@ print(diagnostics.leakage(split.x_val, split.x_test))
 # step into a graph on the first batch. Without a distribution strategy it creates the
 # optimiser's slots and the metrics' variables inside that trace, and TensorFlow traces a
 # function that created variables a second time. On a small set the tracing is most of the
-# time. `diagnostics.build_for_fit` creates them first. Below, the same model with the same
+# time. `training.build_for_fit` creates them first. Below, the same model with the same
 # seed trains for one epoch both ways, alternately, `timing_pairs` times; the time of the
 # built-first run includes the building.
 
@@ -715,7 +715,7 @@ def first_fit(build_first: bool) -> tuple[float, list[float]]:
     model = compiled(lab_model())
     start = time.perf_counter()  # building first counts towards its time
     if build_first:
-        diagnostics.build_for_fit(model, x_lab, y_lab)
+        training.build_for_fit(model, x_lab, y_lab)
     losses = model.fit(x_lab, y_lab, batch_size=64, epochs=1, verbose=0).history["loss"]
     return time.perf_counter() - start, losses
 

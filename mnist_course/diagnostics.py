@@ -2,8 +2,7 @@
 
 Each returns a :class:`Finding`: ``ok`` and one message that names the symptom's likely
 cause and the fix. They are cheap (a batch or a few steps) and never change the model they
-are given: anything that trains works on a copy. One remedy sits beside them:
-:func:`build_for_fit`, for a first epoch that is slow because its step is traced twice.
+are given: anything that trains works on a copy.
 """
 
 from __future__ import annotations
@@ -13,6 +12,8 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+
+from .training import build_for_fit
 
 
 @dataclass(frozen=True)
@@ -92,26 +93,6 @@ def label_format(y: np.ndarray, model: keras.Model) -> Finding:
                        f"{name} expects one-hot labels of shape (n, classes), got {y.shape}: "
                        "use sparse_categorical_crossentropy, or one-hot encode the labels.")
     return Finding("label format", True, f"{name} with labels of shape {y.shape}.")
-
-
-def build_for_fit(model: keras.Model, x: np.ndarray, y: np.ndarray) -> keras.Model:
-    """Create a compiled model's optimiser slots and metric variables now, from the first
-    example of ``(x, y)``, so that ``fit`` traces its training step once instead of twice.
-
-    Keras's TensorFlow trainer (without a distribution strategy) creates them inside its
-    first trace of the step, and TensorFlow traces a function that created variables a
-    second time. The training is the same either way; only the first epoch is faster. The
-    metrics are reset afterwards (``fit`` and ``evaluate`` reset them too). Returns
-    ``model``."""
-    _loss(model)  # a clear error if the model is not compiled
-    if len(x) == 0 or len(y) == 0:
-        raise ValueError("build_for_fit needs at least one example in x and in y")
-    predicted = model(x[:1], training=False)  # also builds an unbuilt model's layers
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    model.compute_metrics(x[:1], y[:1], predicted, sample_weight=None)
-    model.reset_metrics()
-    return model
 
 
 def _fresh_copy(model: keras.Model, learning_rate: float | None = None) -> keras.Model:

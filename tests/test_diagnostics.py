@@ -50,27 +50,6 @@ def test_label_format():
     assert "one-hot" in diagnostics.label_format(Y, model(loss="categorical")).message
 
 
-def _state(m):
-    return {id(v) for v in m.variables + m.optimizer.variables
-            + [v for metric in m.metrics for v in metric.variables]}
-
-
-def test_build_for_fit_creates_every_variable_fit_needs_and_trains_the_same():
-    plain, built = model(), diagnostics.build_for_fit(model(), X, Y)
-    assert all(float(np.sum(keras.ops.convert_to_numpy(v))) == 0
-               for metric in built.metrics for v in metric.variables)  # reset after building
-    before = _state(built)
-    history = built.fit(X, Y, batch_size=64, epochs=2, verbose=0, shuffle=False).history
-    assert _state(built) == before  # nothing left to create inside the traced step
-    expected = plain.fit(X, Y, batch_size=64, epochs=2, verbose=0, shuffle=False).history
-    assert history == expected
-    with pytest.raises(ValueError, match="not compiled"):
-        diagnostics.build_for_fit(keras.Sequential([keras.Input((8, 8, 1)), layers.Flatten()]),
-                                  X, Y)
-    with pytest.raises(ValueError, match="at least one example"):
-        diagnostics.build_for_fit(model(), X[:0], Y[:0])
-
-
 def test_overfit_one_batch_leaves_the_model_alone():
     healthy = model()
     before = [w.copy() for w in healthy.get_weights()]

@@ -23,6 +23,59 @@ def test_fit_learns_and_reports_time(tiny):
     assert evaluation.accuracy(model, x, y) > max(before, 0.5)
 
 
+def _variables(model) -> set[int]:
+    return {id(v) for v in model.variables + model.optimizer.variables
+            + [v for metric in model.metrics for v in metric.variables]}
+
+
+def _compiled_lenet(seed: int = 0):
+    seed_everything(seed)
+    return training.compile_model(models.lenet5(), steps=4)
+
+
+def test_build_for_fit_creates_every_variable_fit_needs_and_trains_the_same(tiny):
+    x, y = tiny[0][:128], tiny[1][:128]
+    plain, built = _compiled_lenet(), training.build_for_fit(_compiled_lenet(), x, y)
+    assert all(float(np.sum(np.asarray(v))) == 0
+               for metric in built.metrics for v in metric.variables)  # reset after building
+    before = _variables(built)
+    history = built.fit(x, y, batch_size=64, epochs=2, verbose=0, shuffle=False).history
+    assert _variables(built) == before  # nothing left to create inside the traced step
+    assert history == plain.fit(x, y, batch_size=64, epochs=2, verbose=0, shuffle=False).history
+    with pytest.raises(ValueError, match="not compiled"):
+        training.build_for_fit(models.lenet5(), x, y)
+    with pytest.raises(ValueError, match="at least one example"):
+        training.build_for_fit(_compiled_lenet(), x[:0], y[:0])
+
+
+def test_fit_builds_the_model_before_keras_fit(tiny, monkeypatch):
+    x, y = tiny
+    model, seen = models.lenet5(), {}
+    keras_fit = model.fit
+
+    def spy(*args, **kwargs):
+        seen["before"] = _variables(model)
+        result = keras_fit(*args, **kwargs)
+        seen["after"] = _variables(model)
+        return result
+
+    monkeypatch.setattr(model, "fit", spy)
+    training.fit(model, x[:64], y[:64], epochs=1, progress=False)
+    assert seen["before"] == seen["after"]
+
+
+def test_accuracy_scores_in_batches_and_refuses_mismatched_labels(tiny):
+    x, y = tiny
+    model = models.lenet5()
+    predicted = np.argmax(model.predict(x, verbose=0), axis=-1)
+    assert evaluation.accuracy(model, x, predicted, batch_size=100) == 1.0  # 512 = 5*100 + 12
+    assert evaluation.accuracy(model, x, y) == float(np.mean(predicted == y))
+    with pytest.raises(ValueError, match="512 images and 511 labels"):
+        evaluation.accuracy(model, x, y[:-1])
+    with pytest.raises(ValueError, match="0 images"):
+        evaluation.accuracy(model, x[:0], y[:0])
+
+
 def test_fit_is_deterministic_for_a_seed(tiny):
     x, y = tiny
     weights = []
