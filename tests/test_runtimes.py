@@ -47,7 +47,8 @@ def test_openvino_agrees_with_keras(tiny):
     model, folder, x, reference = tiny
     model.export(str(folder / "tiny.xml"), format="openvino")
     got = runtimes.agreement(reference, runtimes.openvino_runner(folder / "tiny.xml")(x))
-    assert got.argmax == 1.0 and got.max_difference < 1e-4
+    # float32 as asked, also on a CPU where OpenVINO would pick bfloat16 by itself
+    assert got.argmax == 1.0 and got.max_difference < 1e-5
 
 
 def test_tensorrt_status_says_why_not():
