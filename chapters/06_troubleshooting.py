@@ -349,7 +349,21 @@ for m, d in tail_diff.items():
 # refuses Keras 3 models. Using it would mean a second Keras in the course, models that do
 # not load in the first, and a library pinned to the old API. Keras 3 itself has no pruning
 # API. tfmot's rules, though, are short (`mnist_course.pruning`'s docstring lists them), so
-# the course follows them in a Keras 3 callback, `pruning.MagnitudePruning`. Its heart:
+# the course follows them in a Keras 3 callback, `pruning.MagnitudePruning`. Its heart is a
+# per-tensor magnitude mask, recomputed every `frequency` steps at the schedule's current
+# target and applied after every batch. Read from the package as it runs now (so it cannot
+# drift from what this chapter measures; the schedule itself is Exercise 1):
+
+# %%
+import inspect
+
+from IPython.display import Code
+
+Code(inspect.getsource(pruning.magnitude_mask) + "\n\n"
+     + inspect.getsource(pruning.MagnitudePruning), language="python")
+
+# %% [markdown]
+# The schedule and the mask on a tiny example:
 
 # %%
 print("polynomial schedule, 0 -> 90% over steps 0-100: "
@@ -492,11 +506,16 @@ print(f"single-image p50, LiteRT float32, one thread: dense {lat_dense['p50']:.3
 # format="onnx")` through tf2onnx, `format="openvino"`), and run in one session on:
 # TensorFlow (a `tf.function`), LiteRT float32 and int8, ONNX Runtime, and OpenVINO. Every
 # runtime gets the machine's threads where it has a setting (`runtimes.onnx_runner`,
-# `runtimes.openvino_runner`). Measured side by side: single-image p50/p99, batch-64
-# throughput, file size, and agreement with the Keras model on the test images (same
-# predicted digit; largest difference in any output probability).
+# `runtimes.openvino_runner`). Every row computes in float32: on a CPU with native bfloat16
+# (AVX-512 BF16 or AMX) OpenVINO would otherwise choose bfloat16 by itself, so
+# `openvino_runner` asks for float32 (the cell prints OpenVINO's own choice for this CPU).
+# Measured side by side: single-image p50/p99, batch-64 throughput, file size, and agreement
+# with the Keras model on the test images (same predicted digit; largest difference in any
+# output probability).
 
 # %% tags=["nbval-ignore-output"]
+import openvino
+
 threads = 2
 onnx_path, ov_path = workdir / "base.onnx", workdir / "base.xml"
 with warnings.catch_warnings():  # tf2onnx's own FutureWarning about np.object
@@ -508,6 +527,8 @@ serving_fn = tf.function(lambda x: base(x, training=False),
 f32_path, int8_path = tflite_file(base), tflite_file(base, "int8")
 lite_f32 = export.TFLiteModel(f32_path, num_threads=threads)
 lite_int8 = export.TFLiteModel(int8_path, num_threads=threads)
+print("OpenVINO's own choice of precision on this CPU:",
+      openvino.Core().get_property("CPU", "INFERENCE_PRECISION_HINT"), "(float32 asked below)")
 
 
 RUNTIMES = {

@@ -150,6 +150,21 @@ def step(x, y, mask, lam):
     return loss
 
 # %% [markdown]
+# After each task, EWC adds that task's Fisher diagonal to the running sum. The package
+# estimates it from `fisher` of the task's images (see the sizes above): for each, a label is
+# drawn from the model's own prediction and the gradient of its log-probability is squared;
+# the mean over images is $F$. Read from the package as it runs now (the penalty itself is
+# Exercise 2):
+
+# %%
+import inspect
+
+from IPython.display import Code
+
+Code(inspect.getsource(continual.fisher_diagonal) + "\n\n"
+     + inspect.getsource(continual._squared_gradients), language="python")
+
+# %% [markdown]
 # Every run starts from scratch: the initial weights drawn with its seed, the optimiser's
 # state and step count at zero, no anchors and no Fisher information. One network and one
 # compiled step serve every run (compiling a new one per run would cost more than a quick

@@ -2,6 +2,8 @@
 full profile, stamped with the code they ran, free of errors, and solved in solutions/."""
 
 import copy
+import importlib
+import inspect
 import json
 from pathlib import Path
 
@@ -200,3 +202,32 @@ def test_the_colab_cell_does_nothing_here_and_everything_on_colab(monkeypatch):
     exec(code, {"get_ipython": lambda: shell})
     assert "git clone" in calls[0] and "github.com" in calls[0]
     assert calls[1][0] == "pip" and calls[2] == ("cd", "/content/mnist-course/chapters")
+
+
+#: Where a chapter's lesson is code that lives in the package, the chapter shows that code,
+#: read from the package as it runs (the objects named here, by chapter).
+LESSONS = {
+    "01_architectures": ("models.separable_conv", "models.se_units", "models.se_block"),
+    "03_augmentation_adversarial": ("robustness.fgsm", "robustness.pgd"),
+    "04a_tflite_quantization": ("export.to_tflite",),
+    "04b_tf_serving": ("serving.models.Batcher",),
+    "06_troubleshooting": ("pruning.magnitude_mask", "pruning.MagnitudePruning"),
+    "07b_continual_learning": ("continual.fisher_diagonal",),
+}
+
+
+@pytest.mark.parametrize("chapter", sorted(LESSONS))
+def test_a_lesson_in_the_package_is_shown_from_its_live_source(chapter):
+    shown = [
+        "".join(output.get("data", {}).get("text/plain", ""))
+        for cell in json.loads((ROOT / "chapters" / f"{chapter}.ipynb").read_text())["cells"]
+        for output in cell.get("outputs", [])
+    ]
+    for name in LESSONS[chapter]:
+        module, attribute = name.rsplit(".", 1)
+        source = inspect.getsource(getattr(importlib.import_module(f"mnist_course.{module}"),
+                                           attribute)).strip()
+        assert any(source in text for text in shown), (
+            f"{chapter} does not show the source of mnist_course.{name}: display it with "
+            f"`Code(inspect.getsource(...))` where the chapter teaches it, then re-run the chapter"
+        )
