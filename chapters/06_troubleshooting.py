@@ -87,7 +87,7 @@ SIZES = {
               "imbalance_n": 1_000, "imbalance_epochs": 1, "base_n": 600, "base_epochs": 1,
               "runs": 20, "lab_n": 320, "timing_pairs": 2, "n_val": 500, "n_test": 1_000,
               "sparsities": (0.9,)},
-    "full": {"overfit_n": 1_000, "overfit_epochs": 20, "treatments": None, "seeds": 3,
+    "full": {"overfit_n": 1_000, "overfit_epochs": 20, "treatments": None, "seeds": 5,
              "imbalance_n": 6_000, "imbalance_epochs": 3, "base_n": 20_000, "base_epochs": 3,
              "runs": 300, "lab_n": 2_000, "timing_pairs": 5, "n_val": 1_000, "n_test": None,
              "sparsities": (0.5, 0.75, 0.9, 0.95)},

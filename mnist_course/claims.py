@@ -11,6 +11,9 @@ The policy, in four sentences (``book/claims.md`` prints it in full):
    :func:`paired_difference`), a Wilson interval for an accuracy or a share
    (:func:`binomial_interval`), a bootstrap where nothing else fits
    (:func:`bootstrap_interval`); exact counts are intervals of width zero (:func:`exact`).
+   A difference between two treatments needs at least :data:`MIN_PAIRED_SEEDS` paired
+   seeds: with fewer, :func:`paired_difference` still gives its interval, but every rule
+   answers ``not reproducible here`` and says why.
 2. A verdict is decided only by where the *whole* interval lies: above the claim
    (``confirmed``), clearly short of it but with the claimed sign (``partly confirmed``), on
    the wrong side of no effect or of the limit (``refuted``). An interval that straddles a
@@ -26,7 +29,7 @@ The policy, in four sentences (``book/claims.md`` prints it in full):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -35,6 +38,8 @@ CONFIRMED, PARTLY, REFUTED, UNDECIDED = VERDICTS = (
 #: MIME type under which a claims table stores its rows as JSON in the notebook's outputs.
 CLAIMS_MIME = "application/vnd.mnist-course.claims+json"
 CONFIDENCE = 0.95
+#: Paired seeds a difference between two treatments needs before a rule may decide on it.
+MIN_PAIRED_SEEDS = 5
 
 #: The article's numbered claims (../shared/ARTICLE.md) and the chapters that check them.
 ARTICLE_CLAIMS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -59,12 +64,14 @@ ARTICLE_CLAIMS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 @dataclass(frozen=True)
 class Interval:
-    """A measured quantity: the estimate and a two-sided interval, with how it was made."""
+    """A measured quantity: the estimate and a two-sided interval, with how it was made.
+    ``too_few`` says why no rule may decide on it (too few runs), or is empty."""
 
     estimate: float
     low: float
     high: float
     method: str
+    too_few: str = ""
 
     def __post_init__(self) -> None:
         if not self.low <= self.estimate <= self.high:  # NaN fails too
@@ -73,8 +80,8 @@ class Interval:
 
     def scaled(self, factor: float) -> Interval:
         """The same interval in other units (a share as %: ``scaled(100)``); factor > 0."""
-        return Interval(self.estimate * factor, self.low * factor, self.high * factor,
-                        self.method)
+        return replace(self, estimate=self.estimate * factor, low=self.low * factor,
+                       high=self.high * factor)
 
     def __str__(self) -> str:
         if self.low == self.high:
@@ -113,13 +120,19 @@ def paired_difference(treated, control, confidence: float = CONFIDENCE) -> Inter
     """t-interval of the mean of ``treated - control``, one pair per seed.
 
     Call a comparison paired only when each pair shares its data order and its initial
-    weights; otherwise the pairing is decoration and the interval is too narrow.
+    weights; otherwise the pairing is decoration and the interval is too narrow. With fewer
+    than :data:`MIN_PAIRED_SEEDS` pairs no rule decides on the interval.
     """
     treated, control = np.asarray(treated, float), np.asarray(control, float)
     if treated.shape != control.shape:
         raise ValueError(f"paired runs need equal lengths, got {treated.shape} and "
                          f"{control.shape}")
-    return t_interval(treated - control, confidence, what="paired seeds")
+    interval = t_interval(treated - control, confidence, what="paired seeds")
+    if len(treated) < MIN_PAIRED_SEEDS:
+        interval = replace(interval, too_few=f"{len(treated)} paired seed(s), fewer than the "
+                                             f"{MIN_PAIRED_SEEDS} a difference between two "
+                                             "treatments needs")
+    return interval
 
 
 def binomial_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> Interval:
@@ -183,6 +196,8 @@ def at_least(claimed: float, measured: Interval, tolerance: float = 0.0) -> Verd
     rule = f"at least {_num(claimed)}" + (f" (tolerance {_num(tolerance)})" if tolerance else "")
     rule += f"; {measured.method}"
     m = measured
+    if m.too_few:
+        return _too_few(rule, m)
     if m.low >= claimed:
         return Verdict(CONFIRMED, rule, _whole(m) + f" is at or above "
                                         f"{_num(claimed)}.")
@@ -204,6 +219,8 @@ def about(claimed: float, measured: Interval, tolerance: float) -> Verdict:
     outside (on one side); otherwise not reproducible here."""
     rule = f"within {_num(tolerance)} of {_num(claimed)}; {measured.method}"
     m, low, high = measured, claimed - tolerance, claimed + tolerance
+    if m.too_few:
+        return _too_few(rule, m)
     if low <= m.low and m.high <= high:
         return Verdict(CONFIRMED, rule, _whole(m) + f" lies within "
                                         f"{_num(low)} to {_num(high)}.")
@@ -223,6 +240,8 @@ def at_most(limit: float, measured: Interval) -> Verdict:
     """
     rule = f"below {_num(limit)}; {measured.method}"
     m = measured
+    if m.too_few:
+        return _too_few(rule, m)
     if m.high < limit:
         margin = f"{limit / m.high:.3g}x" if m.high > 0 else "unbounded"
         return Verdict(CONFIRMED, rule, _whole(m) + f" is below {_num(limit)} "
@@ -252,6 +271,8 @@ def effect(claimed: float, measured: Interval, null: float = 0.0,
     rule = (f"effect of {claimed:+g} from {_num(null)}"
             + (f" (tolerance {_num(tolerance)})" if tolerance else "") + f"; {measured.method}")
     span = _span(measured)
+    if measured.too_few:
+        return _too_few(rule, measured)
     if low >= target:
         return Verdict(CONFIRMED, rule, _whole(measured) + f" reaches the claimed "
                                         f"{_num(claimed)}" + (f" within {_num(tolerance)}"
@@ -273,10 +294,12 @@ def ratio(claimed: float, measured: Interval, tolerance: float = 0.1) -> Verdict
     scale with null 1, a ``tolerance`` of 10% meaning a factor within 1.1x of the claim."""
     if claimed <= 0 or measured.low <= 0:
         raise ValueError("ratios must be positive")
+    rule = f"factor of {_num(claimed)} (tolerance {tolerance:.0%}); {measured.method}"
+    if measured.too_few:
+        return _too_few(rule, measured, "x")
     logged = Interval(math.log(measured.estimate), math.log(measured.low),
                       math.log(measured.high), measured.method)
     v = effect(math.log(claimed), logged, null=0.0, tolerance=math.log1p(tolerance))
-    rule = f"factor of {_num(claimed)} (tolerance {tolerance:.0%}); {measured.method}"
     words = {CONFIRMED: f"reaches {_num(claimed)}x within {tolerance:.0%}",
              PARTLY: f"is above 1x but short of {_num(claimed)}x",
              REFUTED: "is at or below 1x: no gain at all",
@@ -330,6 +353,11 @@ def _whole(m: Interval, unit: str = "") -> str:
 
 def _span(m: Interval) -> str:
     return _num(m.estimate) if m.low == m.high else f"{_num(m.low)} to {_num(m.high)}"
+
+
+def _too_few(rule: str, m: Interval, unit: str = "") -> Verdict:
+    return Verdict(UNDECIDED, rule, f"{m.too_few}, so this run cannot decide (the interval, "
+                                    f"{_span(m)}{unit}, is shown but not judged).")
 
 
 # -- tables ---------------------------------------------------------------------------------

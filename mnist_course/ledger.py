@@ -99,7 +99,7 @@ def book_page(root: Path = ROOT) -> str:
           for line in policy.strip().splitlines()],
         "",
         "Verdicts: `confirmed`, `partly confirmed`, `refuted`, `not reproducible here` (with the",
-        "reason). Comparisons between two treatments use at least 5 paired seeds in `full`.",
+        "reason).",
         "",
         "## The ledger",
         "",

@@ -50,6 +50,22 @@ def test_paired_difference_is_the_t_interval_of_the_differences():
         claims.paired_difference([1, 2], [1])
 
 
+def test_a_difference_on_fewer_than_five_paired_seeds_is_never_decided():
+    big_gain = [10.0, 10.5, 9.5, 10.2, 9.8, 10.1]  # a clear, steady gain of 10 points
+    for n in range(2, claims.MIN_PAIRED_SEEDS):
+        few = claims.paired_difference(big_gain[:n], [0.0] * n)
+        assert few.low > 5  # the interval itself is kept, and would be decisive
+        for v in (claims.effect(1, few), claims.effect(-1, few), claims.at_least(1, few),
+                  claims.at_most(50, few), claims.about(10, few, 5),
+                  claims.ratio(2, few), claims.effect(1, few.scaled(2))):
+            assert v.verdict == claims.UNDECIDED
+            assert f"fewer than the {claims.MIN_PAIRED_SEEDS}" in v.why
+    n = claims.MIN_PAIRED_SEEDS
+    enough = claims.paired_difference(big_gain[:n], [0.0] * n)
+    assert claims.effect(1, enough).verdict == claims.CONFIRMED
+    assert claims.effect(-1, enough).verdict == claims.REFUTED
+
+
 def test_wilson_interval_matches_the_closed_form():
     k, n, z = 9_906, 10_000, 1.959963984540054
     p = k / n
