@@ -99,7 +99,7 @@ def book_page(root: Path = ROOT) -> str:
           for line in policy.strip().splitlines()],
         "",
         "Verdicts: `confirmed`, `partly confirmed`, `refuted`, `not reproducible here` (with the",
-        "reason).",
+        f"reason). `MIN_PAIRED_SEEDS` is {claims.MIN_PAIRED_SEEDS}.",
         "",
         "## The ledger",
         "",
