@@ -38,7 +38,8 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/chapters
@@ -54,11 +55,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mnist_course import claims, data
-from mnist_course.checks.ch00 import check
-from mnist_course.claims import Claim, claims_table
+from mnist_course import data
+from mnist_course.course import claims
+from mnist_course.course.checks.ch00 import check
+from mnist_course.course.claims import Claim, claims_table
+from mnist_course.course.profile import (
+    active_profile,
+    environment_report,
+    seed_everything,
+)
 from mnist_course.plots import image_grid
-from mnist_course.runtime import active_profile, environment_report, seed_everything
 
 # %% [markdown]
 # ## The knobs
@@ -71,7 +77,8 @@ from mnist_course.runtime import active_profile, environment_report, seed_everyt
 # %% tags=["parameters"]
 PROFILE = "full"
 SEED = 0
-# what the profile changes in this chapter: the smoke-test model's training set and epochs
+# what the profile changes in this chapter: the smoke-test model's training set and
+# epochs
 SIZES = {
     "quick": {"n_train": 10_000, "epochs": 2},
     "full": {"n_train": 55_000, "epochs": 10},
@@ -84,7 +91,10 @@ THRESHOLD = {"quick": 0.80, "full": 0.90}
 PROFILE = active_profile(PROFILE)
 seed_everything(SEED)
 N_TRAIN, EPOCHS = SIZES[PROFILE]["n_train"], SIZES[PROFILE]["epochs"]
-print(f"profile: {PROFILE}  seed: {SEED}  smoke test: {N_TRAIN} images x {EPOCHS} epoch(s)")
+print(
+    f"profile: {PROFILE}  seed: {SEED}  smoke test: {N_TRAIN} images x {EPOCHS}"
+    " epoch(s)"
+)
 
 # %% [markdown]
 # ## The machine
@@ -134,7 +144,9 @@ for name, array in mnist._asdict().items():
 # %%
 with tempfile.TemporaryDirectory() as scratch:
     for name in data.SHA256:
-        (Path(scratch) / f"{name}.gz").write_bytes((data.REPO_DATA / f"{name}.gz").read_bytes())
+        (Path(scratch) / f"{name}.gz").write_bytes(
+            (data.REPO_DATA / f"{name}.gz").read_bytes()
+        )
     damaged = Path(scratch) / "t10k-labels-idx1-ubyte.gz"
     damaged.write_bytes(damaged.read_bytes()[:-100])
     try:
@@ -150,8 +162,9 @@ with tempfile.TemporaryDirectory() as scratch:
 
 # %%
 rng = np.random.default_rng(SEED)
-picks = np.concatenate([rng.choice(np.flatnonzero(mnist.y_train == d), 10, replace=False)
-                        for d in range(10)])
+picks = np.concatenate([
+    rng.choice(np.flatnonzero(mnist.y_train == d), 10, replace=False) for d in range(10)
+])
 image_grid(mnist.x_train[picks], [str(label) for label in mnist.y_train[picks]])
 plt.show()
 
@@ -169,7 +182,9 @@ print("train:", *train_counts, sep="\t")
 print("test: ", *test_counts, sep="\t")
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3))
-for ax, counts, title in zip(axes, (train_counts, test_counts), ("training set", "test set")):
+for ax, counts, title in zip(
+    axes, (train_counts, test_counts), ("training set", "test set")
+):
     ax.bar(range(10), counts, color="tab:blue")
     ax.axhline(counts.mean(), color="black", lw=1, ls="--", label="mean")
     ax.set(xticks=range(10), xlabel="digit", ylabel="images", title=title)
@@ -190,7 +205,9 @@ print(f"mean {pixels.mean():.4f}  std {pixels.std():.4f}  (train, scaled to [0, 
 print(f"background (pixel == 0): {np.mean(mnist.x_train == 0):.1%} of all pixels")
 print(f"full ink (pixel == 255): {np.mean(mnist.x_train == 255):.1%} of all pixels")
 ink_per_digit = [pixels[mnist.y_train == d].mean() for d in range(10)]
-print("mean ink by digit:", " ".join(f"{d}:{v:.3f}" for d, v in enumerate(ink_per_digit)))
+print(
+    "mean ink by digit:", " ".join(f"{d}:{v:.3f}" for d, v in enumerate(ink_per_digit))
+)
 
 # %% [markdown]
 # ## The split every chapter uses
@@ -207,8 +224,10 @@ for name, array in split._asdict().items():
     print(f"{name:8} {array.shape}")
 share_train = np.bincount(split.y_train, minlength=10) / len(split.y_train)
 share_val = np.bincount(split.y_val, minlength=10) / len(split.y_val)
-print(f"largest gap between a digit's share in train and validation: "
-      f"{np.abs(share_train - share_val).max():.4%}")
+print(
+    "largest gap between a digit's share in train and validation: "
+    f"{np.abs(share_train - share_val).max():.4%}"
+)
 
 # %% [markdown]
 # ## The two profiles
@@ -238,11 +257,14 @@ def smoke_model() -> keras.Model:
 def train_once(seed: int) -> tuple[keras.Model, float]:
     seed_everything(seed)
     model = smoke_model()
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     x, y = data.to_model_input(split.x_train[:N_TRAIN]), split.y_train[:N_TRAIN]
     model.fit(x, y, epochs=EPOCHS, batch_size=128, verbose=0)
-    _, val_acc = model.evaluate(data.to_model_input(split.x_val), split.y_val, verbose=0)
+    _, val_acc = model.evaluate(
+        data.to_model_input(split.x_val), split.y_val, verbose=0
+    )
     return model, val_acc
 
 
@@ -251,7 +273,9 @@ start = time.perf_counter()
 model_a, acc_a = train_once(SEED)
 model_b, acc_b = train_once(SEED)
 seconds = (time.perf_counter() - start) / 2
-same = all(np.array_equal(a, b) for a, b in zip(model_a.get_weights(), model_b.get_weights()))
+same = all(
+    np.array_equal(a, b) for a, b in zip(model_a.get_weights(), model_b.get_weights())
+)
 print(f"validation accuracy {acc_a:.4f}  ({seconds:.1f} s per run, profile {PROFILE})")
 print(f"two runs with seed {SEED} give identical weights: {same}")
 
@@ -264,7 +288,7 @@ assert acc_a >= THRESHOLD[PROFILE], f"accuracy {acc_a:.4f} below {THRESHOLD[PROF
 #
 # The article says (in its augmentation section) that MNIST is imbalanced, with digit 1 having
 # 1.2 times the samples of digit 9 (claim **C6**). We count. The verdict comes from the
-# course's one policy (`mnist_course.claims`, written out on the book's claims page): a claimed
+# course's one policy (`mnist_course.course.claims`, written out on the book's claims page): a claimed
 # factor is *confirmed* within 5% of 1.2, *partly confirmed* when 1 outnumbers 9 by a smaller
 # factor, *refuted* when it does not outnumber 9 at all. Counts of the whole data set have no
 # sampling noise, so the interval is the count itself.
@@ -274,15 +298,21 @@ ratio_train = train_counts[1] / train_counts[9]
 ratio_test = test_counts[1] / test_counts[9]
 most, least = int(train_counts.argmax()), int(train_counts.argmin())
 ratio_extremes = train_counts[most] / train_counts[least]
-c6 = claims.ratio(1.2, claims.exact(ratio_train, "exact count, training files"), tolerance=0.05)
+c6 = claims.ratio(
+    1.2, claims.exact(ratio_train, "exact count, training files"), tolerance=0.05
+)
 print(f"train: {train_counts[1]} ones / {train_counts[9]} nines = {ratio_train:.3f}")
 print(f"test:  {test_counts[1]} ones / {test_counts[9]} nines = {ratio_test:.3f}")
 print(f"most vs least frequent digit (train): {most} / {least} = {ratio_extremes:.3f}")
 claims_table([
-    Claim("C6", f"{ratio_train:.2f}x (train), {ratio_test:.2f}x (test); largest imbalance "
-                f"{most} vs {least}, {ratio_extremes:.2f}x", c6,
-          f"Digit {most} is the most frequent; chapter 03 shows that geometric augmentation "
-          "does not change these counts."),
+    Claim(
+        "C6",
+        f"{ratio_train:.2f}x (train), {ratio_test:.2f}x (test); largest imbalance "
+        f"{most} vs {least}, {ratio_extremes:.2f}x",
+        c6,
+        f"Digit {most} is the most frequent; chapter 03 shows that geometric"
+        " augmentation does not change these counts.",
+    ),
 ])
 
 # %% [markdown]
@@ -295,6 +325,7 @@ claims_table([
 # **Exercise 1.** Write `count_classes(labels)` returning how many times each digit 0-9 occurs,
 # as an array of shape `(10,)`, zeros included for digits that never occur.
 
+
 # %%
 def count_classes(labels: np.ndarray) -> np.ndarray:
     raise NotImplementedError
@@ -305,6 +336,7 @@ check.count_classes(count_classes)
 # %% [markdown]
 # **Exercise 2.** Write `to_model_input(images)` turning uint8 images `(N, 28, 28)` into what a
 # Keras convolutional model expects: float32, shape `(N, 28, 28, 1)`, values in [0, 1].
+
 
 # %%
 def to_model_input(images: np.ndarray) -> np.ndarray:
@@ -317,6 +349,7 @@ check.to_model_input(to_model_input)
 # **Exercise 3.** Write `class_means(images, labels)` returning the mean image of each digit,
 # shape `(10, 28, 28)`, then show the ten means with `image_grid`. Which digits' means are the
 # most alike? (Chapter 05 finds the same pairs in the confusion matrix.)
+
 
 # %%
 def class_means(images: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -41,24 +41,30 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/chapters
 
 # %%
 
-from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
+from mnist_course.course.profile import (
+    active_profile,
+    import_tensorflow,
+    seed_everything,
+)
 
 tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mnist_course import claims, data, models, robustness, training
-from mnist_course.checks.ch01 import check
-from mnist_course.claims import Claim, claims_table, markdown_table
-from mnist_course.evaluation import accuracy, keras_file_size, latency_ms
+from mnist_course import data, models, robustness, training
+from mnist_course.course import claims
+from mnist_course.course.checks.ch01 import check
+from mnist_course.course.claims import Claim, claims_table, markdown_table
+from mnist_course.measure import accuracy, keras_file_size, latency_ms
 from mnist_course.plots import image_grid
 
 # %% tags=["parameters"]
@@ -68,12 +74,28 @@ SIZES = {
     # n_train: training images; n_val/n_test: validation and test images (None: all);
     # epochs per model family; clutter_*: the SE experiment (C4); latency_runs: timed
     # single-image calls per model
-    "quick": {"n_train": 2_000, "n_val": 1_000, "n_test": 2_000, "epochs_lenet": 1,
-              "epochs_cnn": 1, "clutter_seeds": [0], "clutter_train": 1_000,
-              "clutter_epochs": 1, "latency_runs": 50},
-    "full": {"n_train": 55_000, "n_val": None, "n_test": None, "epochs_lenet": 12,
-             "epochs_cnn": 3, "clutter_seeds": [0, 1, 2, 3, 4], "clutter_train": 5_000,
-             "clutter_epochs": 3, "latency_runs": 300},
+    "quick": {
+        "n_train": 2_000,
+        "n_val": 1_000,
+        "n_test": 2_000,
+        "epochs_lenet": 1,
+        "epochs_cnn": 1,
+        "clutter_seeds": [0],
+        "clutter_train": 1_000,
+        "clutter_epochs": 1,
+        "latency_runs": 50,
+    },
+    "full": {
+        "n_train": 55_000,
+        "n_val": None,
+        "n_test": None,
+        "epochs_lenet": 12,
+        "epochs_cnn": 3,
+        "clutter_seeds": [0, 1, 2, 3, 4],
+        "clutter_train": 5_000,
+        "clutter_epochs": 3,
+        "latency_runs": 300,
+    },
 }
 # LeNet-5 test accuracy floor: a sanity check that training worked (the article's 99% is
 # judged in the Claims check, with an interval); quick only proves the code runs
@@ -87,7 +109,10 @@ split = data.load_split()
 x_train = data.to_model_input(split.x_train[: S["n_train"]])
 y_train = split.y_train[: S["n_train"]]
 x_val, y_val = data.to_model_input(split.x_val[: S["n_val"]]), split.y_val[: S["n_val"]]
-x_test, y_test = data.to_model_input(split.x_test[: S["n_test"]]), split.y_test[: S["n_test"]]
+x_test, y_test = (
+    data.to_model_input(split.x_test[: S["n_test"]]),
+    split.y_test[: S["n_test"]],
+)
 print(f"profile {PROFILE}: {len(x_train)} training images; {S}")
 
 # %% [markdown]
@@ -103,6 +128,7 @@ print(f"profile {PROFILE}: {len(x_train)} training images; {S}")
 # C_in input and C_out output channels: `k*k*C_in*C_out + C_out`; for a dense layer:
 # `n_in*n_out + n_out`. The table puts the formula next to what Keras reports.
 
+
 # %%
 def parameter_rows(model: keras.Model) -> list[list]:
     """One row per layer with weights: the formula, its value, and Keras's count."""
@@ -115,7 +141,11 @@ def parameter_rows(model: keras.Model) -> list[list]:
             (k, _), c = layer.kernel_size, layer.input.shape[-1]
             formula, value = f"{k}*{k}*{c} + {c}", k * k * c + c
         elif isinstance(layer, keras.layers.Conv2D):
-            (k, _), c_in, c_out = layer.kernel_size, layer.input.shape[-1], layer.filters
+            (k, _), c_in, c_out = (
+                layer.kernel_size,
+                layer.input.shape[-1],
+                layer.filters,
+            )
             bias = c_out if layer.use_bias else 0
             formula = f"{k}*{k}*{c_in}*{c_out}" + (f" + {c_out}" if bias else "")
             value = k * k * c_in * c_out + bias
@@ -134,9 +164,13 @@ def parameter_rows(model: keras.Model) -> list[list]:
 lenet = models.lenet5()
 lenet_rows = parameter_rows(lenet)
 c5_share = lenet.get_layer("c5").count_params() / lenet.count_params()
-print(f"{lenet.count_params():,} parameters, {c5_share:.0%} of them in the dense layer C5")
-markdown_table(["layer", "type", "formula", "by hand", "Keras"], lenet_rows
-               + [["total", "", "", "", lenet.count_params()]])
+print(
+    f"{lenet.count_params():,} parameters, {c5_share:.0%} of them in the dense layer C5"
+)
+markdown_table(
+    ["layer", "type", "formula", "by hand", "Keras"],
+    lenet_rows + [["total", "", "", "", lenet.count_params()]],
+)
 
 # %% [markdown]
 # Most of LeNet-5's parameters sit in the dense layer C5 (400 x 120). Keep that in mind: it
@@ -157,15 +191,25 @@ markdown_table(["layer", "type", "formula", "by hand", "Keras"], lenet_rows
 # kernels and 64 output channels, that is 1/64 + 1/9 = 0.127, close to 1/8: the origin of the
 # article's "1/8". The table computes the ratio for the layers this chapter uses.
 
+
 # %%
 def separable_ratio(k: int, c_in: int, c_out: int) -> float:
     return (k * k * c_in + c_in * c_out) / (k * k * c_in * c_out)
 
 
-layer_ratios = [[f"{k}x{k}", c_in, c_out, f"{separable_ratio(k, c_in, c_out):.3f}",
-                 f"1/{1 / separable_ratio(k, c_in, c_out):.1f}"]
-                for k, c_in, c_out in ((5, 6, 16), (3, 16, 32), (3, 32, 64), (3, 64, 128))]
-markdown_table(["kernel", "C_in", "C_out", "separable / standard", "as a fraction"], layer_ratios)
+layer_ratios = [
+    [
+        f"{k}x{k}",
+        c_in,
+        c_out,
+        f"{separable_ratio(k, c_in, c_out):.3f}",
+        f"1/{1 / separable_ratio(k, c_in, c_out):.1f}",
+    ]
+    for k, c_in, c_out in ((5, 6, 16), (3, 16, 32), (3, 32, 64), (3, 64, 128))
+]
+markdown_table(
+    ["kernel", "C_in", "C_out", "separable / standard", "as a fraction"], layer_ratios
+)
 
 # %% [markdown]
 # The block as the package builds it, read from the package as it runs now (so it cannot drift
@@ -185,8 +229,10 @@ Code(inspect.getsource(models.separable_conv), language="python")
 
 # %%
 lenet_sep = models.lenet5_separable()
-markdown_table(["layer", "type", "formula", "by hand", "Keras"], parameter_rows(lenet_sep)
-               + [["total", "", "", "", lenet_sep.count_params()]])
+markdown_table(
+    ["layer", "type", "formula", "by hand", "Keras"],
+    parameter_rows(lenet_sep) + [["total", "", "", "", lenet_sep.count_params()]],
+)
 
 # %% [markdown]
 # ## Squeeze-and-excitation
@@ -204,14 +250,18 @@ markdown_table(["layer", "type", "formula", "by hand", "Keras"], parameter_rows(
 # `C*units + units + units*C + C` parameters and almost no compute. The package's block:
 
 # %%
-Code(inspect.getsource(models.se_units) + "\n\n" + inspect.getsource(models.se_block),
-     language="python")
+Code(
+    inspect.getsource(models.se_units) + "\n\n" + inspect.getsource(models.se_block),
+    language="python",
+)
 
 # %%
 for channels in (6, 16, 32, 64, 256):
     units = models.se_units(channels, ratio=16)
-    print(f"C={channels:>3}: C//16 = {channels // 16:>2}, units with floor 4 = {units:>2}, "
-          f"parameters = {2 * channels * units + units + channels}")
+    print(
+        f"C={channels:>3}: C//16 = {channels // 16:>2}, units with floor 4 ="
+        f" {units:>2}, parameters = {2 * channels * units + units + channels}"
+    )
 
 # %% [markdown]
 # ## The course's main model
@@ -232,7 +282,10 @@ builders = {
 }
 for name, build in builders.items():
     model = build()
-    print(f"{name:22} {model.count_params():>7,} parameters  {models.count_macs(model):>10,} MACs")
+    print(
+        f"{name:22} {model.count_params():>7,} parameters "
+        f" {models.count_macs(model):>10,} MACs"
+    )
 
 # %% [markdown]
 # ## Training every model the same way
@@ -248,7 +301,9 @@ for name, build in builders.items():
     seed_everything(SEED)
     model = build()
     epochs = S["epochs_lenet"] if name.startswith("lenet") else S["epochs_cnn"]
-    histories[name] = training.fit(model, x_train, y_train, (x_val, y_val), epochs=epochs)
+    histories[name] = training.fit(
+        model, x_train, y_train, (x_val, y_val), epochs=epochs
+    )
     trained[name] = model
 
 # %% tags=["nbval-ignore-output"]
@@ -256,8 +311,12 @@ fig, ax = plt.subplots(figsize=(8, 4))
 for name, history in histories.items():
     epochs = np.arange(1, len(history["val_accuracy"]) + 1)
     ax.plot(epochs, np.array(history["val_accuracy"]) * 100, marker=".", label=name)
-ax.set(xlabel="epoch", ylabel="validation accuracy (%)", ylim=(97, 100),
-       title="Validation accuracy during training")
+ax.set(
+    xlabel="epoch",
+    ylabel="validation accuracy (%)",
+    ylim=(97, 100),
+    title="Validation accuracy during training",
+)
 ax.grid(alpha=0.3)
 ax.legend()
 plt.show()
@@ -278,11 +337,14 @@ plt.show()
 # once, then each call runs it directly. The cell below times three ways to classify one image
 # with the same model.
 
+
 # %% tags=["nbval-ignore-output"]
 def compiled(model: keras.Model):
     """A graph function for one float32 image batch (1, 28, 28, 1)."""
-    return tf.function(lambda x: model(x, training=False),
-                       input_signature=[tf.TensorSpec((1, 28, 28, 1), tf.float32)])
+    return tf.function(
+        lambda x: model(x, training=False),
+        input_signature=[tf.TensorSpec((1, 28, 28, 1), tf.float32)],
+    )
 
 
 probe = trained["compact_cnn"]
@@ -292,11 +354,18 @@ ways = {
     "model(x) (eager)": (lambda x: probe(x, training=False), 100),
     "tf.function": (compiled(probe), S["latency_runs"]),
 }
-way_times = {label: latency_ms(fn, singles, runs=runs, warmup=5) for label, (fn, runs) in ways.items()}
+way_times = {
+    label: latency_ms(fn, singles, runs=runs, warmup=5)
+    for label, (fn, runs) in ways.items()
+}
 fastest = way_times["tf.function"]["p50"]
-markdown_table(["call", "p50 (ms)", "p99 (ms)", "p50 / tf.function"],
-               [[label, f"{t['p50']:.3f}", f"{t['p99']:.3f}", f"{t['p50'] / fastest:.1f}x"]
-                for label, t in way_times.items()])
+markdown_table(
+    ["call", "p50 (ms)", "p99 (ms)", "p50 / tf.function"],
+    [
+        [label, f"{t['p50']:.3f}", f"{t['p99']:.3f}", f"{t['p50'] / fastest:.1f}x"]
+        for label, t in way_times.items()
+    ],
+)
 
 # %% [markdown]
 # ## The results, side by side
@@ -318,11 +387,29 @@ for name, model in trained.items():
         "seconds": histories[name]["seconds"],
     }
 markdown_table(
-    ["model", "parameters", "MACs", ".keras KB", "test acc (%)", "p50 (ms)", "p99 (ms)",
-     "train (s)"],
-    [[name, f"{r['params']:,}", f"{r['macs']:,}", f"{r['kb']:.0f}", f"{r['test_acc'] * 100:.2f}",
-      f"{r['latency']['p50']:.3f}", f"{r['latency']['p99']:.3f}", f"{r['seconds']:.0f}"]
-     for name, r in results.items()],
+    [
+        "model",
+        "parameters",
+        "MACs",
+        ".keras KB",
+        "test acc (%)",
+        "p50 (ms)",
+        "p99 (ms)",
+        "train (s)",
+    ],
+    [
+        [
+            name,
+            f"{r['params']:,}",
+            f"{r['macs']:,}",
+            f"{r['kb']:.0f}",
+            f"{r['test_acc'] * 100:.2f}",
+            f"{r['latency']['p50']:.3f}",
+            f"{r['latency']['p99']:.3f}",
+            f"{r['seconds']:.0f}",
+        ]
+        for name, r in results.items()
+    ],
 )
 
 # %% tags=["nbval-ignore-output"]
@@ -330,33 +417,76 @@ pairs = [("lenet5", "lenet5_separable"), ("compact_cnn", "compact_cnn_separable"
 ratio_rows = []
 for base, sep in pairs:
     b, s = results[base], results[sep]
-    ratio_rows.append([f"{sep} / {base}", f"{s['params'] / b['params']:.3f}",
-                       f"{s['macs'] / b['macs']:.3f}",
-                       f"{b['latency']['p50'] / s['latency']['p50']:.2f}x",
-                       f"{(s['test_acc'] - b['test_acc']) * 100:+.2f}"])
+    ratio_rows.append([
+        f"{sep} / {base}",
+        f"{s['params'] / b['params']:.3f}",
+        f"{s['macs'] / b['macs']:.3f}",
+        f"{b['latency']['p50'] / s['latency']['p50']:.2f}x",
+        f"{(s['test_acc'] - b['test_acc']) * 100:+.2f}",
+    ])
 sep_macs = results["compact_cnn_separable"]["macs"] / results["compact_cnn"]["macs"]
-sep_speed = (results["compact_cnn"]["latency"]["p50"]
-             / results["compact_cnn_separable"]["latency"]["p50"])
-print(f"compact CNN: separable blocks cut MACs to {sep_macs:.2f}x; one image runs "
-      f"{sep_speed:.2f}x as fast (p50), where MACs alone would predict {1 / sep_macs:.1f}x")
-markdown_table(["pair", "parameter ratio", "MAC ratio", "speed-up (p50)", "accuracy change (points)"],
-               ratio_rows)
+sep_speed = (
+    results["compact_cnn"]["latency"]["p50"]
+    / results["compact_cnn_separable"]["latency"]["p50"]
+)
+print(
+    f"compact CNN: separable blocks cut MACs to {sep_macs:.2f}x; one image runs"
+    f" {sep_speed:.2f}x as fast (p50), where MACs alone would predict"
+    f" {1 / sep_macs:.1f}x"
+)
+markdown_table(
+    [
+        "pair",
+        "parameter ratio",
+        "MAC ratio",
+        "speed-up (p50)",
+        "accuracy change (points)",
+    ],
+    ratio_rows,
+)
 
 # %% tags=["nbval-ignore-output"]
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
 for i, (name, r) in enumerate(results.items()):
-    color, nudge = f"C{i}", (4, 4 if i % 2 == 0 else -10)  # alternate labels up and down
+    color, nudge = f"C{i}", (
+        4,
+        4 if i % 2 == 0 else -10,
+    )  # alternate labels up and down
     ax1.scatter(r["params"], r["test_acc"] * 100, s=60, color=color)
-    ax1.annotate(name, (r["params"], r["test_acc"] * 100), fontsize=8,
-                 xytext=nudge, textcoords="offset points")
-    ax2.errorbar(r["params"], r["latency"]["p50"], color=color, marker="o", capsize=3,
-                 yerr=[[0], [r["latency"]["p99"] - r["latency"]["p50"]]])
-    ax2.annotate(name, (r["params"], r["latency"]["p50"]), fontsize=8,
-                 xytext=nudge, textcoords="offset points")
-ax1.set(xscale="log", xlabel="parameters (log scale)", ylabel="test accuracy (%)",
-        title="Accuracy against size")
-ax2.set(xscale="log", xlabel="parameters (log scale)", ylabel="latency p50 (ms), bar to p99",
-        title="Single-image latency against size")
+    ax1.annotate(
+        name,
+        (r["params"], r["test_acc"] * 100),
+        fontsize=8,
+        xytext=nudge,
+        textcoords="offset points",
+    )
+    ax2.errorbar(
+        r["params"],
+        r["latency"]["p50"],
+        color=color,
+        marker="o",
+        capsize=3,
+        yerr=[[0], [r["latency"]["p99"] - r["latency"]["p50"]]],
+    )
+    ax2.annotate(
+        name,
+        (r["params"], r["latency"]["p50"]),
+        fontsize=8,
+        xytext=nudge,
+        textcoords="offset points",
+    )
+ax1.set(
+    xscale="log",
+    xlabel="parameters (log scale)",
+    ylabel="test accuracy (%)",
+    title="Accuracy against size",
+)
+ax2.set(
+    xscale="log",
+    xlabel="parameters (log scale)",
+    ylabel="latency p50 (ms), bar to p99",
+    title="Single-image latency against size",
+)
 for ax in (ax1, ax2):
     ax.grid(alpha=0.3)
 fig.tight_layout()
@@ -373,7 +503,9 @@ plt.show()
 # inputs where arithmetic dominates.
 
 # %% tags=["nbval-ignore-output"]
-assert results["lenet5"]["test_acc"] >= LENET_FLOOR[PROFILE], results["lenet5"]["test_acc"]
+assert results["lenet5"]["test_acc"] >= LENET_FLOOR[PROFILE], results["lenet5"][
+    "test_acc"
+]
 
 # %% [markdown]
 # ## Cluttered backgrounds: does SE help? (C4)
@@ -399,15 +531,21 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 n_clutter = S["clutter_train"]
-xc_train, yc_train = robustness.cluttered_set(split.x_train[:n_clutter],
-                                              split.y_train[:n_clutter], seed=SEED + 10)
-xc_val, yc_val = robustness.cluttered_set(split.x_val[: S["n_val"]], y_val, seed=SEED + 20)
-xc_test, yc_test = robustness.cluttered_set(split.x_test[: S["n_test"]], y_test,
-                                            seed=SEED + 30)
+xc_train, yc_train = robustness.cluttered_set(
+    split.x_train[:n_clutter], split.y_train[:n_clutter], seed=SEED + 10
+)
+xc_val, yc_val = robustness.cluttered_set(
+    split.x_val[: S["n_val"]], y_val, seed=SEED + 20
+)
+xc_test, yc_test = robustness.cluttered_set(
+    split.x_test[: S["n_test"]], y_test, seed=SEED + 30
+)
 xc_train, xc_val, xc_test = map(data.to_model_input, (xc_train, xc_val, xc_test))
 
+
 def share_weights(source: keras.Model, target: keras.Model) -> list[str]:
-    """Copy the weights of every layer that both models have (same name, same shapes)."""
+    """Copy the weights of every layer that both models have (same name, same
+    shapes)."""
     shared = []
     for layer in target.layers:
         if layer.weights and layer.name in {other.name for other in source.layers}:
@@ -425,9 +563,17 @@ for seed in S["clutter_seeds"]:
     with_se = models.compact_cnn(se=True, name=f"compact_cnn_se_seed{seed}")
     shared = share_weights(plain, with_se)
     for name, model in (("compact_cnn", plain), ("compact_cnn_se", with_se)):
-        seed_everything(seed)  # the same dropout draws for both, as far as they coincide
-        training.fit(model, xc_train, yc_train, (xc_val, yc_val), epochs=S["clutter_epochs"],
-                     seed=seed)
+        seed_everything(
+            seed
+        )  # the same dropout draws for both, as far as they coincide
+        training.fit(
+            model,
+            xc_train,
+            yc_train,
+            (xc_val, yc_val),
+            epochs=S["clutter_epochs"],
+            seed=seed,
+        )
         clutter_acc[name].append(accuracy(model, xc_test, yc_test))
 print(f"layers starting from the same weights in each pair: {', '.join(shared)}")
 
@@ -438,15 +584,31 @@ diffs = se_acc - base_acc
 n_seeds = len(diffs)
 se_gain = claims.paired_difference(se_acc, base_acc)  # t-interval over the paired seeds
 mean_diff, low, high = se_gain.estimate, se_gain.low, se_gain.high
-clean_models_on_clutter = {name: accuracy(trained[name], xc_test, yc_test) * 100
-                           for name in ("compact_cnn", "compact_cnn_se")}
-markdown_table(["", "compact_cnn", "compact_cnn_se", "SE - plain (points)"],
-               [[f"seed {s}", f"{b:.2f}", f"{e:.2f}", f"{d:+.2f}"]
-                for s, b, e, d in zip(S["clutter_seeds"], base_acc, se_acc, diffs)]
-               + [["mean", f"{base_acc.mean():.2f}", f"{se_acc.mean():.2f}",
-                   f"{mean_diff:+.2f} (interval {low:+.2f} to {high:+.2f})"],
-                  ["trained on clean digits", f"{clean_models_on_clutter['compact_cnn']:.2f}",
-                   f"{clean_models_on_clutter['compact_cnn_se']:.2f}", ""]])
+clean_models_on_clutter = {
+    name: accuracy(trained[name], xc_test, yc_test) * 100
+    for name in ("compact_cnn", "compact_cnn_se")
+}
+markdown_table(
+    ["", "compact_cnn", "compact_cnn_se", "SE - plain (points)"],
+    [
+        [f"seed {s}", f"{b:.2f}", f"{e:.2f}", f"{d:+.2f}"]
+        for s, b, e, d in zip(S["clutter_seeds"], base_acc, se_acc, diffs)
+    ]
+    + [
+        [
+            "mean",
+            f"{base_acc.mean():.2f}",
+            f"{se_acc.mean():.2f}",
+            f"{mean_diff:+.2f} (interval {low:+.2f} to {high:+.2f})",
+        ],
+        [
+            "trained on clean digits",
+            f"{clean_models_on_clutter['compact_cnn']:.2f}",
+            f"{clean_models_on_clutter['compact_cnn_se']:.2f}",
+            "",
+        ],
+    ],
+)
 
 # %% [markdown]
 # The last row is a reminder of why the experiment trains on clutter: it shows what models
@@ -458,59 +620,87 @@ markdown_table(["", "compact_cnn", "compact_cnn_se", "SE - plain (points)"],
 
 # %% tags=["nbval-ignore-output"]
 n_test = len(y_test)
-lenet_acc = claims.binomial_interval(round(results["lenet5"]["test_acc"] * n_test), n_test)
+lenet_acc = claims.binomial_interval(
+    round(results["lenet5"]["test_acc"] * n_test), n_test
+)
 lenet_params = results["lenet5"]["params"]
-c1 = claims.combine(claims.at_least(99, lenet_acc.scaled(100)),
-                    claims.about(60_000, claims.exact(lenet_params, "Keras's count"), 6_000))
+c1 = claims.combine(
+    claims.at_least(99, lenet_acc.scaled(100)),
+    claims.about(60_000, claims.exact(lenet_params, "Keras's count"), 6_000),
+)
 
 # C2 on the trained models: the whole compact model, and its third stage alone, as Keras
 # counts them (biases and batch norm included)
 standard, separable = trained["compact_cnn"], trained["compact_cnn_separable"]
 whole_factor = standard.count_params() / separable.count_params()
 stage_standard = standard.get_layer("conv3").count_params()
-stage_separable = sum(separable.get_layer(n).count_params()
-                      for n in ("conv3_dw", "conv3_dw_bn", "conv3_pw"))
+stage_separable = sum(
+    separable.get_layer(n).count_params()
+    for n in ("conv3_dw", "conv3_dw_bn", "conv3_pw")
+)
 stage_factor = stage_standard / stage_separable
 lenet_factor = results["lenet5"]["params"] / results["lenet5_separable"]["params"]
 c2 = claims.ratio(8, claims.exact(whole_factor, "Keras's counts"), tolerance=0.1)
 
 sep_acc = claims.binomial_interval(
-    round(results["compact_cnn_separable"]["test_acc"] * n_test), n_test)
+    round(results["compact_cnn_separable"]["test_acc"] * n_test), n_test
+)
 
 
 def p50_ratio(slow, fast):
     return np.median(slow) / np.median(fast)
 
 
-speedup = claims.bootstrap_interval(results["compact_cnn"]["latency"]["samples"],
-                                    results["compact_cnn_separable"]["latency"]["samples"],
-                                    statistic=p50_ratio, what="timed calls")
-c3 = claims.combine(claims.at_least(99.2, sep_acc.scaled(100)), claims.ratio(3, speedup))
+speedup = claims.bootstrap_interval(
+    results["compact_cnn"]["latency"]["samples"],
+    results["compact_cnn_separable"]["latency"]["samples"],
+    statistic=p50_ratio,
+    what="timed calls",
+)
+c3 = claims.combine(
+    claims.at_least(99.2, sep_acc.scaled(100)), claims.ratio(3, speedup)
+)
 c4 = claims.effect(0.7, se_gain)
 macs_ratio = results["compact_cnn_separable"]["macs"] / results["compact_cnn"]["macs"]
 
 claims_table([
-    Claim("C1", f"{lenet_acc.estimate:.2%} test (95% interval {lenet_acc.low:.2%} to "
-                f"{lenet_acc.high:.2%}) with {lenet_params:,} parameters", c1,
-          "LeCun's LeNet-5 shape with ReLU and average pooling, "
-          f"{S['epochs_lenet']} epochs on {len(x_train):,} images."),
-    Claim("C2", f"whole compact model: 1/{whole_factor:.1f}; its third stage alone: "
-                f"1/{stage_factor:.1f}; LeNet-5: 1/{lenet_factor:.2f} (trained models, "
-                "Keras's counts)", c2,
-          "1/8 is the per-layer ratio 1/C_out + 1/k² for 3x3 kernels without biases; whole "
-          "models keep their first convolution, batch norms and dense layer, which separable "
-          "blocks do not touch."),
-    Claim("C3", f"{sep_acc.estimate:.2%} test (interval {sep_acc.low:.2%} to "
-                f"{sep_acc.high:.2%}); {speedup.estimate:.2f}x the standard model's speed "
-                f"(p50, one image, this CPU; interval {speedup.low:.2f}x to "
-                f"{speedup.high:.2f}x)", c3,
-          f"MACs fall to {macs_ratio:.2f}x, but depthwise kernels are memory-bound on CPUs "
-          "and per-layer overhead dominates at 28x28."),
-    Claim("C4", f"{mean_diff:+.2f} points (paired, {n_seeds} seed(s); interval {low:+.2f} to "
-                f"{high:+.2f})", c4,
-          "Our cluttered set (noise and digit-stroke backgrounds); compact CNN with and "
-          f"without SE trained on {n_clutter:,} cluttered images, same data order and shared "
-          "initial weights within each pair."),
+    Claim(
+        "C1",
+        f"{lenet_acc.estimate:.2%} test (95% interval {lenet_acc.low:.2%} to "
+        f"{lenet_acc.high:.2%}) with {lenet_params:,} parameters",
+        c1,
+        "LeCun's LeNet-5 shape with ReLU and average pooling, "
+        f"{S['epochs_lenet']} epochs on {len(x_train):,} images.",
+    ),
+    Claim(
+        "C2",
+        f"whole compact model: 1/{whole_factor:.1f}; its third stage alone: "
+        f"1/{stage_factor:.1f}; LeNet-5: 1/{lenet_factor:.2f} (trained models, "
+        "Keras's counts)",
+        c2,
+        "1/8 is the per-layer ratio 1/C_out + 1/k² for 3x3 kernels without biases;"
+        " whole models keep their first convolution, batch norms and dense layer, which"
+        " separable blocks do not touch.",
+    ),
+    Claim(
+        "C3",
+        f"{sep_acc.estimate:.2%} test (interval {sep_acc.low:.2%} to "
+        f"{sep_acc.high:.2%}); {speedup.estimate:.2f}x the standard model's speed "
+        f"(p50, one image, this CPU; interval {speedup.low:.2f}x to "
+        f"{speedup.high:.2f}x)",
+        c3,
+        f"MACs fall to {macs_ratio:.2f}x, but depthwise kernels are memory-bound on"
+        " CPUs and per-layer overhead dominates at 28x28.",
+    ),
+    Claim(
+        "C4",
+        f"{mean_diff:+.2f} points (paired, {n_seeds} seed(s); interval {low:+.2f} to "
+        f"{high:+.2f})",
+        c4,
+        "Our cluttered set (noise and digit-stroke backgrounds); compact CNN with and"
+        f" without SE trained on {n_clutter:,} cluttered images, same data order and"
+        " shared initial weights within each pair.",
+    ),
 ])
 
 # %% [markdown]
@@ -522,6 +712,7 @@ claims_table([
 # depthwise k x k convolution (with biases) followed by a 1x1 convolution to `c_out` channels
 # (with biases), as Keras counts them. Then compare it with a standard convolution's for
 # k=3, c_in=c_out=256.
+
 
 # %%
 def separable_params(k: int, c_in: int, c_out: int) -> int:
@@ -535,6 +726,7 @@ check.separable_params(separable_params)
 # tensor `(H, W, C)` and returns the rescaled tensor, with a bottleneck of
 # `max(4, C // ratio)` units. Use only Keras layers (no `models.se_block`).
 
+
 # %%
 def my_se_block(x, ratio: int = 16):
     raise NotImplementedError
@@ -547,6 +739,7 @@ check.se_block(my_se_block)
 # accuracy after 3 epochs on 20,000 training images with `training.fit`. Return logits (no
 # softmax). The checker trains it, so it takes several seconds. A plain two-convolution
 # network of that size falls short; which of this chapter's ideas close the gap?
+
 
 # %%
 def budget_model() -> keras.Model:

@@ -40,7 +40,8 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/chapters
@@ -52,7 +53,11 @@ import time
 from functools import partial
 from pathlib import Path
 
-from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
+from mnist_course.course.profile import (
+    active_profile,
+    import_tensorflow,
+    seed_everything,
+)
 
 import_tensorflow()  # before keras: keeps TensorFlow's C++ start-up log lines out
 import keras
@@ -61,28 +66,52 @@ import numpy as np
 from hyperopt import Trials, fmin, rand, tpe
 from hyperopt.pyll import stochastic
 
-from mnist_course import claims, data, models, report, training, tuning
-from mnist_course.checks.ch02 import check
-from mnist_course.claims import Claim, claims_table, markdown_table
-from mnist_course.evaluation import accuracy
+from mnist_course import data, models, report, training, tuning
+from mnist_course.course import claims
+from mnist_course.course.checks.ch02 import check
+from mnist_course.course.claims import Claim, claims_table, markdown_table
+from mnist_course.measure import accuracy
 
 # %% tags=["parameters"]
 PROFILE = "full"
 SEED = 0
 SIZES = {
     # n_train/n_val: the subset every evaluation trains and validates on; epochs per
-    # evaluation; budget: evaluations per search; seeds: repeats of TPE and random search;
+    # evaluation; budget: evaluations per search; seeds: repeats of TPE and random
+    # search;
     # grid: grid points evaluated (24 is the whole grid);
     # tpe_startup: TPE's random evaluations before it models anything; ray_trials:
-    # evaluations run through Ray Tune (0: skip Ray, whose start alone would take most of
-    # quick's minute; tests/test_tuning.py runs Ray Tune in CI); resume: evaluations added to
+    # evaluations run through Ray Tune (0: skip Ray, whose start alone would take most
+    # of
+    # quick's minute; tests/test_tuning.py runs Ray Tune in CI); resume: evaluations
+    # added to
     # a reloaded search; final_*: retraining the winner
-    "quick": {"n_train": 1_000, "n_val": 500, "epochs": 1, "budget": 3, "grid": 2,
-              "seeds": [0], "tpe_startup": 2, "ray_trials": 0, "resume": 1,
-              "final_train": 1_000, "final_epochs": 1},
-    "full": {"n_train": 1_500, "n_val": 1_000, "epochs": 1, "budget": 20, "grid": 24,
-             "seeds": [0, 1, 2, 3, 4], "tpe_startup": 5, "ray_trials": 4, "resume": 2,
-             "final_train": 55_000, "final_epochs": 2},
+    "quick": {
+        "n_train": 1_000,
+        "n_val": 500,
+        "epochs": 1,
+        "budget": 3,
+        "grid": 2,
+        "seeds": [0],
+        "tpe_startup": 2,
+        "ray_trials": 0,
+        "resume": 1,
+        "final_train": 1_000,
+        "final_epochs": 1,
+    },
+    "full": {
+        "n_train": 1_500,
+        "n_val": 1_000,
+        "epochs": 1,
+        "budget": 20,
+        "grid": 24,
+        "seeds": [0, 1, 2, 3, 4],
+        "tpe_startup": 5,
+        "ray_trials": 4,
+        "resume": 2,
+        "final_train": 55_000,
+        "final_epochs": 2,
+    },
 }
 
 # %% tags=["nbval-ignore-output"]
@@ -93,7 +122,9 @@ split = data.load_split()
 x_sub = data.to_model_input(split.x_train[: S["n_train"]])
 y_sub = split.y_train[: S["n_train"]]
 x_val, y_val = data.to_model_input(split.x_val[: S["n_val"]]), split.y_val[: S["n_val"]]
-scratch = tempfile.TemporaryDirectory(prefix="mnist-02-")  # removed when the kernel stops
+scratch = tempfile.TemporaryDirectory(
+    prefix="mnist-02-"
+)  # removed when the kernel stops
 workdir = Path(scratch.name)
 print(f"profile {PROFILE}: {S}\nsaved searches and Ray's results in {workdir}")
 
@@ -105,11 +136,18 @@ print(f"profile {PROFILE}: {S}\nsaved searches and Ray's results in {workdir}")
 
 # %%
 rng = np.random.default_rng(SEED)
-article_draws = [stochastic.sample(tuning.article_space(), rng=rng) for _ in range(2000)]
+article_draws = [
+    stochastic.sample(tuning.article_space(), rng=rng) for _ in range(2000)
+]
 lrs = np.array([d["lr"] for d in article_draws])
-print(f"article's lr: min {lrs.min():.4f}, max {lrs.max():.4f}   "
-      f"(e^-5 = {math.exp(-5):.4f}, e^-2 = {math.exp(-2):.4f})")
-print(f"article's filters: {article_draws[0]['filters']!r} ({type(article_draws[0]['filters']).__name__})")
+print(
+    f"article's lr: min {lrs.min():.4f}, max {lrs.max():.4f}   "
+    f"(e^-5 = {math.exp(-5):.4f}, e^-2 = {math.exp(-2):.4f})"
+)
+print(
+    f"article's filters: {article_draws[0]['filters']!r}"
+    f" ({type(article_draws[0]['filters']).__name__})"
+)
 
 # %% [markdown]
 # 1. `hp.loguniform('lr', -5, -2)` takes the bounds as natural logarithms: it samples
@@ -120,14 +158,21 @@ print(f"article's filters: {article_draws[0]['filters']!r} ({type(article_draws[
 # 3. The article's objective returns `{'loss': ..., 'status': STATUS_OK}` without importing
 #    `STATUS_OK`, so the first evaluation stops with a `NameError`:
 
+
 # %%
 def article_objective(params):
     return {"loss": 0.0, "status": STATUS_OK}  # noqa: F821 -- the article's bug, kept
 
 
 try:
-    fmin(article_objective, tuning.article_space(), algo=tpe.suggest, max_evals=1,
-         show_progressbar=False, rstate=np.random.default_rng(SEED))
+    fmin(
+        article_objective,
+        tuning.article_space(),
+        algo=tpe.suggest,
+        max_evals=1,
+        show_progressbar=False,
+        rstate=np.random.default_rng(SEED),
+    )
 except NameError as err:
     print(f"NameError: {err}  ->  from hyperopt import STATUS_OK")
 
@@ -137,11 +182,16 @@ except NameError as err:
 # digits and dropout to 0.01, so that nearly identical points count as one configuration).
 
 # %%
-fixed = [tuning.config(stochastic.sample(tuning.search_space(), rng=rng)) for _ in range(2000)]
+fixed = [
+    tuning.config(stochastic.sample(tuning.search_space(), rng=rng))
+    for _ in range(2000)
+]
 fixed_lrs = np.array([c["lr"] for c in fixed])
-print(f"fixed lr: min {fixed_lrs.min():.1e}, max {fixed_lrs.max():.1e}; "
-      f"filters {sorted({c['filters'] for c in fixed})}; batch sizes "
-      f"{sorted({c['batch_size'] for c in fixed})}")
+print(
+    f"fixed lr: min {fixed_lrs.min():.1e}, max {fixed_lrs.max():.1e}; "
+    f"filters {sorted({c['filters'] for c in fixed})}; batch sizes "
+    f"{sorted({c['batch_size'] for c in fixed})}"
+)
 
 # %% [markdown]
 # ## The objective
@@ -158,10 +208,13 @@ print(f"fixed lr: min {fixed_lrs.min():.1e}, max {fixed_lrs.max():.1e}; "
 # the data at the end. `tuning.CachedObjective` never trains the same configuration twice in
 # a run, and counts the real trainings.
 
+
 # %%
-def train_config(cfg: dict, x: np.ndarray, y: np.ndarray, validation: tuple,
-                 epochs: int) -> dict:
-    """Train one configuration; return its final validation loss and accuracy (and the model).
+def train_config(
+    cfg: dict, x: np.ndarray, y: np.ndarray, validation: tuple, epochs: int
+) -> dict:
+    """Train one configuration; return its final validation loss and accuracy (and the
+    model).
 
     Everything it needs comes in as arguments, so Ray can ship it to workers without
     dragging this notebook's arrays along."""
@@ -169,16 +222,31 @@ def train_config(cfg: dict, x: np.ndarray, y: np.ndarray, validation: tuple,
     seed_everything(SEED)
     f = cfg["filters"]
     model = models.compact_cnn(widths=(f // 2, f, f), dropout=cfg["dropout"])
-    training.fit(model, x, y, epochs=epochs, batch_size=cfg["batch_size"],
-                 learning_rate=cfg["lr"], progress=False)
+    training.fit(
+        model,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=cfg["batch_size"],
+        learning_rate=cfg["lr"],
+        progress=False,
+    )
     # validated by calling the model (chapter 05's report.logits_function): fit's
     # validation_data would trace a second graph for every configuration
     x_val, y_val = validation
     logits = report.logits_function(model)(x_val)
-    loss = float(np.mean(keras.losses.sparse_categorical_crossentropy(
-        y_val, logits, from_logits=True)))
-    return {"val_loss": loss if math.isfinite(loss) else 1e3,  # a diverged run: worst loss
-            "val_accuracy": float(np.mean(logits.argmax(axis=1) == y_val)), "model": model}
+    loss = float(
+        np.mean(
+            keras.losses.sparse_categorical_crossentropy(
+                y_val, logits, from_logits=True
+            )
+        )
+    )
+    return {
+        "val_loss": loss if math.isfinite(loss) else 1e3,  # a diverged run: worst loss
+        "val_accuracy": float(np.mean(logits.argmax(axis=1) == y_val)),
+        "model": model,
+    }
 
 
 def evaluate(cfg: dict) -> dict:
@@ -209,20 +277,32 @@ tpe_algo = partial(tpe.suggest, n_startup_jobs=S["tpe_startup"])
 for algo_name, algo in (("tpe", tpe_algo), ("random", rand.suggest)):
     for seed in S["seeds"]:
         trials = Trials()
-        fmin(objective, tuning.search_space(), algo=algo, max_evals=S["budget"], trials=trials,
-             rstate=np.random.default_rng(seed), show_progressbar=True)
+        fmin(
+            objective,
+            tuning.search_space(),
+            algo=algo,
+            max_evals=S["budget"],
+            trials=trials,
+            rstate=np.random.default_rng(seed),
+            show_progressbar=True,
+        )
         histories[algo_name].append(trials)
 grid_points = tuning.grid(seed=SEED)[: S["grid"]]
 grid_results = [objective(point) for point in grid_points]
 search_seconds = time.perf_counter() - start
-print(f"{objective.calls} trainings for "
-      f"{2 * len(S['seeds']) * S['budget'] + len(grid_points)} evaluations "
-      f"in {search_seconds:.0f} s")
+print(
+    f"{objective.calls} trainings for "
+    f"{2 * len(S['seeds']) * S['budget'] + len(grid_points)} evaluations "
+    f"in {search_seconds:.0f} s"
+)
+
 
 # %%
 def curves(kind: str, key: str) -> np.ndarray:
     """(seeds, budget) array of a result key, in evaluation order."""
-    return np.array([[t["result"][key] for t in trials.trials] for trials in histories[kind]])
+    return np.array(
+        [[t["result"][key] for t in trials.trials] for trials in histories[kind]]
+    )
 
 
 grid_losses = np.array([r["loss"] for r in grid_results])
@@ -230,15 +310,32 @@ grid_accs = np.array([r["val_accuracy"] for r in grid_results])
 fig, ax = plt.subplots(figsize=(7, 4))
 steps = np.arange(1, S["budget"] + 1)
 for kind, color in (("tpe", "tab:red"), ("random", "tab:blue")):
-    best = np.array([tuning.best_so_far(a, larger_is_better=True)
-                     for a in curves(kind, "val_accuracy")]) * 100
-    ax.plot(steps, np.median(best, axis=0), color=color, label=f"{kind} (median of {len(best)})")
+    best = (
+        np.array([
+            tuning.best_so_far(a, larger_is_better=True)
+            for a in curves(kind, "val_accuracy")
+        ])
+        * 100
+    )
+    ax.plot(
+        steps,
+        np.median(best, axis=0),
+        color=color,
+        label=f"{kind} (median of {len(best)})",
+    )
     ax.fill_between(steps, best.min(axis=0), best.max(axis=0), color=color, alpha=0.2)
-ax.plot(np.arange(1, len(grid_accs) + 1),
-        tuning.best_so_far(grid_accs, larger_is_better=True) * 100, color="black", ls="--",
-        label="grid (seeded order)")
-ax.set(xlabel="evaluations", ylabel="best validation accuracy so far (%)",
-       title="Best-so-far validation accuracy; bands span the seeds")
+ax.plot(
+    np.arange(1, len(grid_accs) + 1),
+    tuning.best_so_far(grid_accs, larger_is_better=True) * 100,
+    color="black",
+    ls="--",
+    label="grid (seeded order)",
+)
+ax.set(
+    xlabel="evaluations",
+    ylabel="best validation accuracy so far (%)",
+    title="Best-so-far validation accuracy; bands span the seeds",
+)
 ax.grid(alpha=0.3)
 ax.legend()
 plt.show()
@@ -251,8 +348,12 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 target = grid_losses.min()
-needed = {kind: [tuning.evaluations_to_reach(losses, target) for losses in curves(kind, "loss")]
-          for kind in ("tpe", "random")}
+needed = {
+    kind: [
+        tuning.evaluations_to_reach(losses, target) for losses in curves(kind, "loss")
+    ]
+    for kind in ("tpe", "random")
+}
 
 
 def median_needed(counts: list) -> float:
@@ -273,11 +374,23 @@ def within(counts: list, limit: int = CLAIMED_EVALUATIONS) -> int:
     return sum(c is not None and c <= limit for c in counts)
 
 
-markdown_table(["search", "evaluations to match the grid's best, per seed",
-                f"seeds within {CLAIMED_EVALUATIONS}", "median"],
-               [[kind, ", ".join(str(c) if c else f">{S['budget']}" for c in counts),
-                 f"{within(counts)} of {len(counts)}", shown(median_needed(counts))]
-                for kind, counts in needed.items()])
+markdown_table(
+    [
+        "search",
+        "evaluations to match the grid's best, per seed",
+        f"seeds within {CLAIMED_EVALUATIONS}",
+        "median",
+    ],
+    [
+        [
+            kind,
+            ", ".join(str(c) if c else f">{S['budget']}" for c in counts),
+            f"{within(counts)} of {len(counts)}",
+            shown(median_needed(counts)),
+        ]
+        for kind, counts in needed.items()
+    ],
+)
 
 # %% [markdown]
 # ## What the search saw
@@ -290,8 +403,9 @@ markdown_table(["search", "evaluations to match the grid's best, per seed",
 points = [t["result"] for trials in histories["tpe"] for t in trials.trials]
 fig, axes = plt.subplots(1, 4, figsize=(14, 3.2), sharey=True)
 for ax, key in zip(axes, ("lr", "batch_size", "dropout", "filters")):
-    ax.scatter([p["config"][key] for p in points], [p["loss"] for p in points], s=12,
-               alpha=0.6)
+    ax.scatter(
+        [p["config"][key] for p in points], [p["loss"] for p in points], s=12, alpha=0.6
+    )
     ax.set(xlabel=key, xscale="log" if key in ("lr", "batch_size") else "linear")
     ax.grid(alpha=0.3)
 axes[0].set(ylabel="validation loss", yscale="log")
@@ -309,11 +423,22 @@ plt.show()
 history_file = workdir / "tpe_seed0.json"
 history_file.write_text(tuning.trials_to_json(histories["tpe"][0]))
 resumed = tuning.trials_from_json(history_file.read_text())
-print(f"reloaded {len(resumed.trials)} evaluations, best loss {min(resumed.losses()):.4f}")
-fmin(objective, tuning.search_space(), algo=tpe_algo,
-     max_evals=len(resumed.trials) + S["resume"],
-     trials=resumed, rstate=np.random.default_rng(100), show_progressbar=False)
-print(f"after resuming: {len(resumed.trials)} evaluations, best loss {min(resumed.losses()):.4f}")
+print(
+    f"reloaded {len(resumed.trials)} evaluations, best loss {min(resumed.losses()):.4f}"
+)
+fmin(
+    objective,
+    tuning.search_space(),
+    algo=tpe_algo,
+    max_evals=len(resumed.trials) + S["resume"],
+    trials=resumed,
+    rstate=np.random.default_rng(100),
+    show_progressbar=False,
+)
+print(
+    f"after resuming: {len(resumed.trials)} evaluations, best loss"
+    f" {min(resumed.losses()):.4f}"
+)
 
 # %% [markdown]
 # ## Scaling out with Ray Tune
@@ -322,10 +447,15 @@ print(f"after resuming: {len(resumed.trials)} evaluations, best loss {min(resume
 # Ray schedules each evaluation as a task on a worker, here two at a time on this machine.
 # The data goes to Ray's object store once (`tune.with_parameters`), not with every task.
 
+
 # %% tags=["nbval-ignore-output"]
-def ray_trainable(params: dict, x=None, y=None, x_val=None, y_val=None, epochs=1) -> None:
+def ray_trainable(
+    params: dict, x=None, y=None, x_val=None, y_val=None, epochs=1
+) -> None:
     result = train_config(tuning.config(params), x, y, (x_val, y_val), epochs)
-    tune.report({"val_loss": result["val_loss"], "val_accuracy": result["val_accuracy"]})
+    tune.report(
+        {"val_loss": result["val_loss"], "val_accuracy": result["val_accuracy"]}
+    )
 
 
 if S["ray_trials"]:
@@ -333,28 +463,52 @@ if S["ray_trials"]:
     from ray import tune
     from ray.tune.search.hyperopt import HyperOptSearch
 
-    # Ray's session files (logs, sockets) in the chapter's folder, not in /tmp/ray for good
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             configure_logging=True, _temp_dir=str(workdir / "ray-session"))
+    # Ray's session files (logs, sockets) in the chapter's folder, not in /tmp/ray for
+    # good
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+        configure_logging=True,
+        _temp_dir=str(workdir / "ray-session"),
+    )
     tuner = tune.Tuner(
-        tune.with_parameters(ray_trainable, x=x_sub, y=y_sub, x_val=x_val, y_val=y_val,
-                             epochs=S["epochs"]),
+        tune.with_parameters(
+            ray_trainable,
+            x=x_sub,
+            y=y_sub,
+            x_val=x_val,
+            y_val=y_val,
+            epochs=S["epochs"],
+        ),
         tune_config=tune.TuneConfig(
-            search_alg=HyperOptSearch(tuning.search_space(), metric="val_loss", mode="min",
-                                      random_state_seed=SEED, n_initial_points=S["tpe_startup"]),
-            num_samples=S["ray_trials"], max_concurrent_trials=2),
+            search_alg=HyperOptSearch(
+                tuning.search_space(),
+                metric="val_loss",
+                mode="min",
+                random_state_seed=SEED,
+                n_initial_points=S["tpe_startup"],
+            ),
+            num_samples=S["ray_trials"],
+            max_concurrent_trials=2,
+        ),
         run_config=tune.RunConfig(storage_path=str(workdir / "ray"), verbose=0),
     )
     start = time.perf_counter()
     ray_results = tuner.fit()
     ray_best = ray_results.get_best_result(metric="val_loss", mode="min")
-    print(f"Ray Tune: {len(ray_results)} trials in {time.perf_counter() - start:.0f} s; best "
-          f"validation accuracy {ray_best.metrics['val_accuracy']:.4f} with "
-          f"{tuning.config(ray_best.config)}")
+    print(
+        f"Ray Tune: {len(ray_results)} trials in {time.perf_counter() - start:.0f} s;"
+        f" best validation accuracy {ray_best.metrics['val_accuracy']:.4f} with"
+        f" {tuning.config(ray_best.config)}"
+    )
     ray.shutdown()
 else:
-    print("quick profile: the Ray Tune run is skipped (starting Ray alone would take most "
-          "of the quick profile's minute); the full profile runs it")
+    print(
+        "quick profile: the Ray Tune run is skipped (starting Ray alone would take most"
+        " of the quick profile's minute); the full profile runs it"
+    )
 
 # %% [markdown]
 # On a cluster, the one change is where `ray.init` connects: start Ray on the machines
@@ -370,15 +524,26 @@ else:
 # ## The winner, on all the data, tested once
 
 # %% tags=["nbval-ignore-output"]
-all_results = ([t["result"] for kind in histories for trials in histories[kind]
-                for t in trials.trials] + grid_results)
+all_results = [
+    t["result"]
+    for kind in histories
+    for trials in histories[kind]
+    for t in trials.trials
+] + grid_results
 winner = min(all_results, key=lambda r: r["loss"])["config"]
 x_full = data.to_model_input(split.x_train[: S["final_train"]])
-final = train_config(winner, x_full, split.y_train[: S["final_train"]],
-                     (data.to_model_input(split.x_val), split.y_val), epochs=S["final_epochs"])
+final = train_config(
+    winner,
+    x_full,
+    split.y_train[: S["final_train"]],
+    (data.to_model_input(split.x_val), split.y_val),
+    epochs=S["final_epochs"],
+)
 test_acc = accuracy(final["model"], data.to_model_input(split.x_test), split.y_test)
-print(f"best configuration {winner}; retrained on {len(x_full):,} images for "
-      f"{S['final_epochs']} epochs: test accuracy {test_acc:.4f}")
+print(
+    f"best configuration {winner}; retrained on {len(x_full):,} images for "
+    f"{S['final_epochs']} epochs: test accuracy {test_acc:.4f}"
+)
 
 # %% [markdown]
 # ## Claims check
@@ -386,19 +551,25 @@ print(f"best configuration {winner}; retrained on {len(x_full):,} images for "
 # %% tags=["nbval-ignore-output"]
 tpe_share = claims.binomial_interval(within(needed["tpe"]), len(needed["tpe"]))
 random_share = claims.binomial_interval(within(needed["random"]), len(needed["random"]))
-# "TPE reaches in 20 what the grid reaches": in most runs, that is, in more than half of the
+# "TPE reaches in 20 what the grid reaches": in most runs, that is, in more than half
+# of the
 # seeds, with the whole Wilson interval of that share above one half
 c5 = claims.at_least(0.5, tpe_share)
 claims_table([
-    Claim("C5", f"TPE matched the best of a {len(grid_points)}-point grid within "
-                f"{CLAIMED_EVALUATIONS} evaluations for {within(needed['tpe'])} of "
-                f"{len(needed['tpe'])} seeds (per seed: "
-                + ", ".join(str(c) if c else f">{S['budget']}" for c in needed["tpe"])
-                + f"); random search for {within(needed['random'])} of "
-                f"{len(needed['random'])} (share interval {random_share.low:.2f} to "
-                f"{random_share.high:.2f})", c5,
-          "Same objective, data and budget for all searches; the article ran no grid, so its "
-          "50 is not a measurement. The verdict asks whether TPE does it in most runs."),
+    Claim(
+        "C5",
+        f"TPE matched the best of a {len(grid_points)}-point grid within "
+        f"{CLAIMED_EVALUATIONS} evaluations for {within(needed['tpe'])} of "
+        f"{len(needed['tpe'])} seeds (per seed: "
+        + ", ".join(str(c) if c else f">{S['budget']}" for c in needed["tpe"])
+        + f"); random search for {within(needed['random'])} of "
+        f"{len(needed['random'])} (share interval {random_share.low:.2f} to "
+        f"{random_share.high:.2f})",
+        c5,
+        "Same objective, data and budget for all searches; the article ran no grid, so"
+        " its 50 is not a measurement. The verdict asks whether TPE does it in most"
+        " runs.",
+    ),
 ])
 
 # %% [markdown]
@@ -409,6 +580,7 @@ claims_table([
 # **Exercise 1.** Fix the article's search space: write `fixed_space()` returning a Hyperopt
 # space with the learning rate log-uniform on [1e-5, 1e-2], batch size from {32, 64, 128,
 # 256}, dropout uniform on [0.1, 0.5] and filters from 16 to 64 in steps of 8.
+
 
 # %%
 def fixed_space() -> dict:
@@ -423,6 +595,7 @@ check.fixed_space(fixed_space)
 # `{"name": "sgd", "lr": ..., "momentum": ...}` with its own learning rate log-uniform on
 # [1e-3, 1e-1] and momentum uniform on [0.5, 0.99] (use `hp.choice` over two dicts).
 
+
 # %%
 def conditional_space() -> dict:
     raise NotImplementedError
@@ -436,6 +609,7 @@ check.conditional_space(conditional_space)
 # epoch's validation loss) until the loss has not improved for `patience` epochs, and returns
 # `{"loss": best, "status": STATUS_OK, "epochs": epochs_run}`, or
 # `{"status": STATUS_FAIL}` if a loss is not finite.
+
 
 # %%
 def early_stopping_objective(train_epoch, max_epochs: int = 20, patience: int = 3):

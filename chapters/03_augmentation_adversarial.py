@@ -40,7 +40,8 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/chapters
@@ -48,31 +49,52 @@ if "google.colab" in sys.modules:
 # %%
 import time
 
-from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
+from mnist_course.course.profile import (
+    active_profile,
+    import_tensorflow,
+    seed_everything,
+)
 
 tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mnist_course import claims, data, models, robustness, training
-from mnist_course.checks.ch03 import check
-from mnist_course.claims import Claim, claims_table, markdown_table
-from mnist_course.evaluation import accuracy
+from mnist_course import data, models, robustness, training
+from mnist_course.course import claims
+from mnist_course.course.checks.ch03 import check
+from mnist_course.course.claims import Claim, claims_table, markdown_table
+from mnist_course.measure import accuracy
 from mnist_course.plots import image_grid
 
 # %% tags=["parameters"]
 PROFILE = "full"
 SEED = 0
 SIZES = {
-    # n_train/epochs: every model here (compact CNN); n_val: validation images (None: all);
+    # n_train/epochs: every model here (compact CNN); n_val: validation images (None:
+    # all);
     # seeds: repeats of the C7 experiment;
-    # n_eval: test images under each attack; pgd_steps: iterations of PGD; epsilons: attack
+    # n_eval: test images under each attack; pgd_steps: iterations of PGD; epsilons:
+    # attack
     # strengths on the robustness curves
-    "quick": {"n_train": 2_000, "n_val": 1_000, "epochs": 1, "seeds": [0], "n_eval": 200,
-              "pgd_steps": 3, "epsilons": [0.0, 0.1, 0.3]},
-    "full": {"n_train": 8_000, "n_val": None, "epochs": 3, "seeds": [0, 1, 2, 3, 4],
-             "n_eval": 2_000, "pgd_steps": 10, "epsilons": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]},
+    "quick": {
+        "n_train": 2_000,
+        "n_val": 1_000,
+        "epochs": 1,
+        "seeds": [0],
+        "n_eval": 200,
+        "pgd_steps": 3,
+        "epsilons": [0.0, 0.1, 0.3],
+    },
+    "full": {
+        "n_train": 8_000,
+        "n_val": None,
+        "epochs": 3,
+        "seeds": [0, 1, 2, 3, 4],
+        "n_eval": 2_000,
+        "pgd_steps": 10,
+        "epsilons": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
+    },
 }
 SIGMAS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
 ANGLES = [0, 15, 30, 45]
@@ -86,7 +108,10 @@ split = data.load_split()
 x_train = data.to_model_input(split.x_train[: S["n_train"]])
 y_train = split.y_train[: S["n_train"]]
 x_val, y_val = data.to_model_input(split.x_val[: S["n_val"]]), split.y_val[: S["n_val"]]
-x_eval, y_eval = data.to_model_input(split.x_test[: S["n_eval"]]), split.y_test[: S["n_eval"]]
+x_eval, y_eval = (
+    data.to_model_input(split.x_test[: S["n_eval"]]),
+    split.y_test[: S["n_eval"]],
+)
 print(f"profile {PROFILE}: {S}")
 
 # %% [markdown]
@@ -101,11 +126,19 @@ print(f"profile {PROFILE}: {S}")
 # %% tags=["nbval-ignore-output"]
 counts = np.bincount(split.y_train, minlength=10)
 policy = training.augmentation_policy(seed=SEED)
-stream = (tf.data.Dataset.from_tensor_slices((x_train, y_train)).batch(256)
-          .map(lambda xb, yb: (policy(xb, training=True), yb)))
-augmented_counts = np.bincount(np.concatenate([yb.numpy() for _, yb in stream]), minlength=10)
+stream = (
+    tf.data.Dataset.from_tensor_slices((x_train, y_train))
+    .batch(256)
+    .map(lambda xb, yb: (policy(xb, training=True), yb))
+)
+augmented_counts = np.bincount(
+    np.concatenate([yb.numpy() for _, yb in stream]), minlength=10
+)
 print("digit 1 / digit 9 in the training split:", f"{counts[1] / counts[9]:.3f}")
-print("label counts, this training subset:     ", np.bincount(y_train, minlength=10).tolist())
+print(
+    "label counts, this training subset:     ",
+    np.bincount(y_train, minlength=10).tolist(),
+)
 print("label counts after augmentation:        ", augmented_counts.tolist())
 counts_unchanged = np.array_equal(augmented_counts, np.bincount(y_train, minlength=10))
 print("unchanged:", counts_unchanged)
@@ -125,8 +158,18 @@ assert counts_unchanged, "augmentation changed the label counts"
 # %%
 for layer in policy.layers:
     config = layer.get_config()
-    shown = {k: config[k] for k in ("factor", "height_factor", "width_factor", "x_factor",
-                                     "y_factor", "fill_mode") if k in config}
+    shown = {
+        k: config[k]
+        for k in (
+            "factor",
+            "height_factor",
+            "width_factor",
+            "x_factor",
+            "y_factor",
+            "fill_mode",
+        )
+        if k in config
+    }
     print(f"{type(layer).__name__:18} {shown}")
 
 # %%
@@ -153,11 +196,22 @@ plt.show()
 
 # %%
 legacy = tf.keras.preprocessing.image.ImageDataGenerator(
-    rotation_range=15, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.1,
-    shear_range=5.7, fill_mode="constant", cval=0.0)
-legacy_variants = np.stack([legacy.random_transform(digit[0], seed=SEED + i) for i in range(8)])
-image_grid(np.concatenate([variants[:8], legacy_variants]),
-           ["Keras 3 layers"] + [""] * 7 + ["ImageDataGenerator"] + [""] * 7, ncols=8)
+    rotation_range=15,
+    width_shift_range=0.1,
+    height_shift_range=0.1,
+    zoom_range=0.1,
+    shear_range=5.7,
+    fill_mode="constant",
+    cval=0.0,
+)
+legacy_variants = np.stack(
+    [legacy.random_transform(digit[0], seed=SEED + i) for i in range(8)]
+)
+image_grid(
+    np.concatenate([variants[:8], legacy_variants]),
+    ["Keras 3 layers"] + [""] * 7 + ["ImageDataGenerator"] + [""] * 7,
+    ncols=8,
+)
 plt.show()
 
 # %% [markdown]
@@ -169,8 +223,11 @@ plt.show()
 
 # %%
 tilted = robustness.tilted_set(split.x_test[: S["n_eval"]], ANGLES, seed=SEED)
-image_grid(np.concatenate([tilted[a][:6] for a in ANGLES]),
-           [f"{a}°" if i == 0 else "" for a in ANGLES for i in range(6)], ncols=6)
+image_grid(
+    np.concatenate([tilted[a][:6] for a in ANGLES]),
+    [f"{a}°" if i == 0 else "" for a in ANGLES for i in range(6)],
+    ncols=6,
+)
 plt.show()
 
 # %% [markdown]
@@ -187,11 +244,22 @@ for seed in S["seeds"]:
     for kind in ("plain", "augmented"):
         seed_everything(seed)
         model = models.compact_cnn(name=f"{kind}_seed{seed}")
-        augment = training.augmentation_policy(seed=seed) if kind == "augmented" else None
-        training.fit(model, x_train, y_train, (x_val, y_val), epochs=S["epochs"],
-                     augment=augment, seed=seed)
-        tilt_acc[kind].append([accuracy(model, data.to_model_input(tilted[a]), y_eval) * 100
-                               for a in ANGLES])
+        augment = (
+            training.augmentation_policy(seed=seed) if kind == "augmented" else None
+        )
+        training.fit(
+            model,
+            x_train,
+            y_train,
+            (x_val, y_val),
+            epochs=S["epochs"],
+            augment=augment,
+            seed=seed,
+        )
+        tilt_acc[kind].append([
+            accuracy(model, data.to_model_input(tilted[a]), y_eval) * 100
+            for a in ANGLES
+        ])
         if kind == "plain":
             plain_models.append(model)
 tilt_acc = {k: np.array(v) for k, v in tilt_acc.items()}  # (seeds, angles)
@@ -199,18 +267,36 @@ tilt_acc = {k: np.array(v) for k, v in tilt_acc.items()}  # (seeds, angles)
 # %% tags=["nbval-ignore-output"]
 fig, ax = plt.subplots(figsize=(6, 4))
 for kind, color in (("plain", "tab:blue"), ("augmented", "tab:orange")):
-    mean, low, high = (tilt_acc[kind].mean(0), tilt_acc[kind].min(0), tilt_acc[kind].max(0))
-    ax.plot(ANGLES, mean, marker="o", color=color, label=f"{kind} (mean of {len(S['seeds'])})")
+    mean, low, high = (
+        tilt_acc[kind].mean(0),
+        tilt_acc[kind].min(0),
+        tilt_acc[kind].max(0),
+    )
+    ax.plot(
+        ANGLES,
+        mean,
+        marker="o",
+        color=color,
+        label=f"{kind} (mean of {len(S['seeds'])})",
+    )
     ax.fill_between(ANGLES, low, high, color=color, alpha=0.2)
-ax.set(xlabel="tilt (degrees)", ylabel="test accuracy (%)", xticks=ANGLES,
-       title="Accuracy on tilted digits, band = min to max over seeds")
+ax.set(
+    xlabel="tilt (degrees)",
+    ylabel="test accuracy (%)",
+    xticks=ANGLES,
+    title="Accuracy on tilted digits, band = min to max over seeds",
+)
 ax.grid(alpha=0.3)
 ax.legend()
 plt.show()
-markdown_table(["tilt"] + [f"{a}°" for a in ANGLES],
-               [[k] + [f"{m:.2f}" for m in tilt_acc[k].mean(0)] for k in tilt_acc]
-               + [["gain (points)"] + [f"{d:+.2f}" for d in
-                                       (tilt_acc["augmented"] - tilt_acc["plain"]).mean(0)]])
+markdown_table(
+    ["tilt"] + [f"{a}°" for a in ANGLES],
+    [[k] + [f"{m:.2f}" for m in tilt_acc[k].mean(0)] for k in tilt_acc]
+    + [
+        ["gain (points)"]
+        + [f"{d:+.2f}" for d in (tilt_acc["augmented"] - tilt_acc["plain"]).mean(0)]
+    ],
+)
 
 # %% [markdown]
 # ## Adversarial examples with FGSM
@@ -232,9 +318,13 @@ import inspect
 
 from IPython.display import Code
 
-Code("\n\n".join(inspect.getsource(f) for f in (robustness._loss_gradient,
-                                                robustness._fgsm_step, robustness.fgsm)),
-     language="python")
+Code(
+    "\n\n".join(
+        inspect.getsource(f)
+        for f in (robustness._loss_gradient, robustness._fgsm_step, robustness.fgsm)
+    ),
+    language="python",
+)
 
 # %% [markdown]
 # Against the plain model of the first seed, with epsilon 0.1 (the article's value):
@@ -245,8 +335,11 @@ shown_x, shown_y = x_eval[:8], y_eval[:8]
 adversarial = robustness.fgsm(standard, shown_x, shown_y, epsilon=0.1)
 pred_clean = standard.predict(shown_x, verbose=0).argmax(-1)
 pred_adv = standard.predict(adversarial, verbose=0).argmax(-1)
-image_grid(np.concatenate([shown_x, adversarial]),
-           [f"clean: {p}" for p in pred_clean] + [f"FGSM: {p}" for p in pred_adv], ncols=8)
+image_grid(
+    np.concatenate([shown_x, adversarial]),
+    [f"clean: {p}" for p in pred_clean] + [f"FGSM: {p}" for p in pred_adv],
+    ncols=8,
+)
 plt.show()
 
 # %% [markdown]
@@ -262,13 +355,16 @@ robust_models = []
 for seed in S["seeds"]:
     seed_everything(seed)
     model = models.compact_cnn(name=f"adversarial_seed{seed}")
-    adv_history = robustness.adversarial_fit(model, x_train, y_train, epochs=S["epochs"],
-                                             epsilon=0.1, seed=seed)
+    adv_history = robustness.adversarial_fit(
+        model, x_train, y_train, epochs=S["epochs"], epsilon=0.1, seed=seed
+    )
     robust_models.append(model)
 robust = robust_models[0]
-print(f"adversarial training took {adv_history['seconds']:.0f} s per model; clean validation "
-      f"accuracy, first seed: {accuracy(robust, x_val, y_val):.4f} "
-      f"(plain: {accuracy(standard, x_val, y_val):.4f})")
+print(
+    f"adversarial training took {adv_history['seconds']:.0f} s per model; clean"
+    f" validation accuracy, first seed: {accuracy(robust, x_val, y_val):.4f} (plain:"
+    f" {accuracy(standard, x_val, y_val):.4f})"
+)
 
 # %% [markdown]
 # ## Robustness curves
@@ -289,13 +385,20 @@ Code(inspect.getsource(robustness.pgd), language="python")
 # The curves:
 
 # %% tags=["nbval-ignore-output"]
-curves = {name: {"fgsm": [], "pgd": [], "noise": []} for name in ("standard", "adversarial")}
+curves = {
+    name: {"fgsm": [], "pgd": [], "noise": []} for name in ("standard", "adversarial")
+}
 start = time.perf_counter()
 for name, model in (("standard", standard), ("adversarial", robust)):
     for eps in EPSILONS:
         x_f = x_eval if eps == 0 else robustness.fgsm(model, x_eval, y_eval, eps)
-        x_p = x_eval if eps == 0 else robustness.pgd(model, x_eval, y_eval, eps,
-                                                     steps=S["pgd_steps"], seed=SEED)
+        x_p = (
+            x_eval
+            if eps == 0
+            else robustness.pgd(
+                model, x_eval, y_eval, eps, steps=S["pgd_steps"], seed=SEED
+            )
+        )
         curves[name]["fgsm"].append(accuracy(model, x_f, y_eval) * 100)
         curves[name]["pgd"].append(accuracy(model, x_p, y_eval) * 100)
     for sigma in SIGMAS:
@@ -305,9 +408,11 @@ print(f"evaluated in {time.perf_counter() - start:.0f} s")
 
 # %% tags=["nbval-ignore-output"]
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
-for ax, kind, xs, label in ((axes[0], "fgsm", EPSILONS, "FGSM epsilon"),
-                            (axes[1], "pgd", EPSILONS, f"PGD epsilon ({S['pgd_steps']} steps)"),
-                            (axes[2], "noise", SIGMAS, "Gaussian noise sigma")):
+for ax, kind, xs, label in (
+    (axes[0], "fgsm", EPSILONS, "FGSM epsilon"),
+    (axes[1], "pgd", EPSILONS, f"PGD epsilon ({S['pgd_steps']} steps)"),
+    (axes[2], "noise", SIGMAS, "Gaussian noise sigma"),
+):
     for name, color in (("standard", "tab:blue"), ("adversarial", "tab:red")):
         ax.plot(xs, curves[name][kind], marker="o", color=color, label=name)
     ax.set(xlabel=label, title=kind.upper() if kind != "noise" else "Gaussian noise")
@@ -318,9 +423,17 @@ fig.tight_layout()
 plt.show()
 markdown_table(
     ["model", "attack"] + [f"{e}" for e in EPSILONS],
-    [[n, k] + [f"{v:.1f}" for v in curves[n][k]] for n in curves for k in ("fgsm", "pgd")]
-    + [[n, "noise (sigma " + ", ".join(f"{s}" for s in SIGMAS) + ")"]
-       + [f"{v:.1f}" for v in curves[n]["noise"]] for n in curves])
+    [
+        [n, k] + [f"{v:.1f}" for v in curves[n][k]]
+        for n in curves
+        for k in ("fgsm", "pgd")
+    ]
+    + [
+        [n, "noise (sigma " + ", ".join(f"{s}" for s in SIGMAS) + ")"]
+        + [f"{v:.1f}" for v in curves[n]["noise"]]
+        for n in curves
+    ],
+)
 
 # %% [markdown]
 # ### FGSM against PGD: gradient masking
@@ -335,8 +448,10 @@ markdown_table(
 i01 = EPSILONS.index(0.1)
 for name in curves:
     gap = curves[name]["fgsm"][i01] - curves[name]["pgd"][i01]
-    print(f"{name:12} at epsilon 0.1: FGSM {curves[name]['fgsm'][i01]:.1f}%, "
-          f"PGD {curves[name]['pgd'][i01]:.1f}%, gap {gap:.1f} points")
+    print(
+        f"{name:12} at epsilon 0.1: FGSM {curves[name]['fgsm'][i01]:.1f}%, "
+        f"PGD {curves[name]['pgd'][i01]:.1f}%, gap {gap:.1f} points"
+    )
 
 # %% [markdown]
 # ### Every seed, paired
@@ -350,60 +465,104 @@ gains_by_kind = {"noise": [], "fgsm": [], "pgd": []}
 for seed, plain_model, robust_model in zip(S["seeds"], plain_models, robust_models):
     scores = {}
     for name, model in (("plain", plain_model), ("robust", robust_model)):
-        noisy = [accuracy(model, robustness.gaussian_noise(x_eval, sigma, seed=seed), y_eval)
-                 for sigma in SIGMAS[1:]]
+        noisy = [
+            accuracy(model, robustness.gaussian_noise(x_eval, sigma, seed=seed), y_eval)
+            for sigma in SIGMAS[1:]
+        ]
         scores[name] = {
             "noise": np.mean(noisy) * 100,
-            "fgsm": accuracy(model, robustness.fgsm(model, x_eval, y_eval, 0.1), y_eval) * 100,
-            "pgd": accuracy(model, robustness.pgd(model, x_eval, y_eval, 0.1,
-                                                  steps=S["pgd_steps"], seed=seed),
-                            y_eval) * 100,
+            "fgsm": (
+                accuracy(model, robustness.fgsm(model, x_eval, y_eval, 0.1), y_eval)
+                * 100
+            ),
+            "pgd": (
+                accuracy(
+                    model,
+                    robustness.pgd(
+                        model, x_eval, y_eval, 0.1, steps=S["pgd_steps"], seed=seed
+                    ),
+                    y_eval,
+                )
+                * 100
+            ),
         }
     for kind in gains_by_kind:
         gains_by_kind[kind].append(scores["robust"][kind] - scores["plain"][kind])
-gain_intervals = {kind: claims.t_interval(g, what="paired seeds")
-                  for kind, g in gains_by_kind.items()}
-markdown_table(["robust - plain (points)"] + [f"seed {s}" for s in S["seeds"]]
-               + ["mean (95% t-interval)"],
-               [[kind] + [f"{g:+.1f}" for g in gains_by_kind[kind]]
-                + [f"{gain_intervals[kind].estimate:+.1f} ({gain_intervals[kind].low:+.1f} to "
-                   f"{gain_intervals[kind].high:+.1f})"] for kind in gains_by_kind])
+gain_intervals = {
+    kind: claims.t_interval(g, what="paired seeds") for kind, g in gains_by_kind.items()
+}
+markdown_table(
+    ["robust - plain (points)"]
+    + [f"seed {s}" for s in S["seeds"]]
+    + ["mean (95% t-interval)"],
+    [
+        [kind]
+        + [f"{g:+.1f}" for g in gains_by_kind[kind]]
+        + [
+            f"{gain_intervals[kind].estimate:+.1f} ({gain_intervals[kind].low:+.1f} to "
+            f"{gain_intervals[kind].high:+.1f})"
+        ]
+        for kind in gains_by_kind
+    ],
+)
 
 # %% [markdown]
 # ## Claims check
 
 # %% tags=["nbval-ignore-output"]
 ratio = counts[1] / counts[9]
-c6 = claims.ratio(1.2, claims.exact(ratio, "exact count, training files"), tolerance=0.05)
+c6 = claims.ratio(
+    1.2, claims.exact(ratio, "exact count, training files"), tolerance=0.05
+)
 
 tilted_idx = [ANGLES.index(a) for a in ANGLES if a > 0]
-tilt_gain = claims.paired_difference(tilt_acc["augmented"][:, tilted_idx].mean(axis=1),
-                                     tilt_acc["plain"][:, tilted_idx].mean(axis=1))
+tilt_gain = claims.paired_difference(
+    tilt_acc["augmented"][:, tilted_idx].mean(axis=1),
+    tilt_acc["plain"][:, tilted_idx].mean(axis=1),
+)
 c7 = claims.effect(4, tilt_gain)
 c8 = claims.effect(12, gain_intervals["noise"])
 
 
 def shown(interval: claims.Interval) -> str:
-    return f"{interval.estimate:+.2f} points (interval {interval.low:+.2f} to {interval.high:+.2f})"
+    return (
+        f"{interval.estimate:+.2f} points (interval {interval.low:+.2f} to"
+        f" {interval.high:+.2f})"
+    )
 
 
 claims_table([
-    Claim("C6", f"{ratio:.2f}x; augmentation left every class count unchanged "
-                f"({counts_unchanged})", c6,
-          f"Digit {int(counts.argmax())} is the most frequent; augmentation copies labels, so "
-          "it cannot rebalance (chapter 06 uses class weights)."),
-    Claim("C7", f"{shown(tilt_gain)} averaged over the 15-45 degree tilts, "
-                f"{len(S['seeds'])} paired seed(s)", c7,
-          f"Compact CNN, {S['n_train']:,} images, {S['epochs']} epochs. Mean gain by tilt: "
-          + ", ".join(f"{a}°: {g:+.2f}" for a, g in
-                      zip(ANGLES, (tilt_acc["augmented"] - tilt_acc["plain"]).mean(0)))
-          + "; the policy itself only rotates up to 15°."),
-    Claim("C8", f"Gaussian noise (sigma 0.1-0.5, mean): {shown(gain_intervals['noise'])}; "
-                f"FGSM eps 0.1: {shown(gain_intervals['fgsm'])}; PGD eps 0.1: "
-                f"{shown(gain_intervals['pgd'])}; {len(S['seeds'])} paired seed(s)", c8,
-          "The article does not say which noise; the verdict takes random (Gaussian) noise. "
-          "Adversarial noise is a different test, and the PGD row is the one that measures "
-          "robustness."),
+    Claim(
+        "C6",
+        f"{ratio:.2f}x; augmentation left every class count unchanged "
+        f"({counts_unchanged})",
+        c6,
+        f"Digit {int(counts.argmax())} is the most frequent; augmentation copies"
+        " labels, so it cannot rebalance (chapter 06 uses class weights).",
+    ),
+    Claim(
+        "C7",
+        f"{shown(tilt_gain)} averaged over the 15-45 degree tilts, "
+        f"{len(S['seeds'])} paired seed(s)",
+        c7,
+        f"Compact CNN, {S['n_train']:,} images, {S['epochs']} epochs. Mean gain by"
+        " tilt: "
+        + ", ".join(
+            f"{a}°: {g:+.2f}"
+            for a, g in zip(ANGLES, (tilt_acc["augmented"] - tilt_acc["plain"]).mean(0))
+        )
+        + "; the policy itself only rotates up to 15°.",
+    ),
+    Claim(
+        "C8",
+        f"Gaussian noise (sigma 0.1-0.5, mean): {shown(gain_intervals['noise'])}; "
+        f"FGSM eps 0.1: {shown(gain_intervals['fgsm'])}; PGD eps 0.1: "
+        f"{shown(gain_intervals['pgd'])}; {len(S['seeds'])} paired seed(s)",
+        c8,
+        "The article does not say which noise; the verdict takes random (Gaussian)"
+        " noise. Adversarial noise is a different test, and the PGD row is the one that"
+        " measures robustness.",
+    ),
 ])
 
 # %% [markdown]
@@ -415,8 +574,11 @@ claims_table([
 # a model that outputs logits, on float32 NumPy images in [0, 1]. Use `tf.GradientTape`; do
 # not call `robustness.fgsm`.
 
+
 # %%
-def my_fgsm(model, images: np.ndarray, labels: np.ndarray, epsilon: float) -> np.ndarray:
+def my_fgsm(
+    model, images: np.ndarray, labels: np.ndarray, epsilon: float
+) -> np.ndarray:
     raise NotImplementedError
 
 
@@ -426,6 +588,7 @@ check.fgsm(my_fgsm)
 # **Exercise 2.** Write `make_random_erasing(probability)` returning a Keras layer that, in
 # training only, blanks a random rectangle (up to half the image's side) in each image with
 # the given probability, and leaves images untouched at inference.
+
 
 # %%
 def make_random_erasing(probability: float = 0.5) -> keras.layers.Layer:
@@ -441,6 +604,7 @@ check.random_erasing(make_random_erasing)
 # budget of this chapter's attacks). The checker runs it on a trained model and checks the
 # budget, that the accuracy is honest (it matches the model's predictions on your images) and
 # that it is lower than on clean images. Then explain in a Markdown cell what your result says about the model.
+
 
 # %%
 def attack_and_score(model, images: np.ndarray, labels: np.ndarray):

@@ -41,7 +41,8 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/chapters
@@ -54,7 +55,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mnist_course.runtime import (
+from mnist_course.course.profile import (
     active_profile,
     describe_machine,
     import_tensorflow,
@@ -65,23 +66,38 @@ tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mnist_course import claims, data, export, models, training
-from mnist_course.checks.ch04a import check
-from mnist_course.claims import Claim, claims_table, markdown_table
-from mnist_course.evaluation import latency_ms
+from mnist_course import data, export, models, training
+from mnist_course.course import claims
+from mnist_course.course.checks.ch04a import check
+from mnist_course.course.claims import Claim, claims_table, markdown_table
+from mnist_course.measure import latency_ms
 
 # %% tags=["parameters"]
 PROFILE = "full"
 SEED = 0
 SIZES = {
     # n_train/epochs: the compact CNN trained here; n_test: images scored per variant;
-    # n_calibration: representative images for int8; latency_runs: timed single-image calls
-    "quick": {"n_train": 5_000, "epochs": 1, "n_test": 1_000, "n_calibration": 100,
-              "latency_runs": 50, "batch": 256},
-    "full": {"n_train": 55_000, "epochs": 6, "n_test": 10_000, "n_calibration": 500,
-             "latency_runs": 500, "batch": 256},
+    # n_calibration: representative images for int8; latency_runs: timed single-image
+    # calls
+    "quick": {
+        "n_train": 5_000,
+        "epochs": 1,
+        "n_test": 1_000,
+        "n_calibration": 100,
+        "latency_runs": 50,
+        "batch": 256,
+    },
+    "full": {
+        "n_train": 55_000,
+        "epochs": 6,
+        "n_test": 10_000,
+        "n_calibration": 500,
+        "latency_runs": 500,
+        "batch": 256,
+    },
 }
-# the int8 model may lose at most this many points of test accuracy against float32 (full)
+# the int8 model may lose at most this many points of test accuracy against float32
+# (full)
 MAX_INT8_DROP = {"quick": 5.0, "full": 0.3}
 
 # %% tags=["nbval-ignore-output"]
@@ -91,7 +107,10 @@ seed_everything(SEED)
 split = data.load_split()
 x_train = data.to_model_input(split.x_train[: S["n_train"]])
 x_val = data.to_model_input(split.x_val)
-x_test, y_test = data.to_model_input(split.x_test[: S["n_test"]]), split.y_test[: S["n_test"]]
+x_test, y_test = (
+    data.to_model_input(split.x_test[: S["n_test"]]),
+    split.y_test[: S["n_test"]],
+)
 workdir = Path(tempfile.mkdtemp(prefix="mnist-04a-"))
 print(f"profile {PROFILE}: {S}; artefacts in {workdir}")
 
@@ -105,8 +124,13 @@ print(f"profile {PROFILE}: {S}; artefacts in {workdir}")
 
 # %% tags=["nbval-ignore-output"]
 model = models.compact_cnn()
-history = training.fit(model, x_train, split.y_train[: S["n_train"]], (x_val, split.y_val),
-                       epochs=S["epochs"])
+history = training.fit(
+    model,
+    x_train,
+    split.y_train[: S["n_train"]],
+    (x_val, split.y_val),
+    epochs=S["epochs"],
+)
 saved = export.export_saved_model(model, workdir / "models", name="mnist", version=1)
 print(f"SavedModel: {saved.relative_to(workdir)}")
 
@@ -137,15 +161,18 @@ from IPython.display import Code
 Code(inspect.getsource(export.to_tflite), language="python")
 
 # %% tags=["nbval-ignore-output"]
-calibration = x_train[np.random.default_rng(SEED).choice(len(x_train), S["n_calibration"],
-                                                         replace=False)]
+calibration = x_train[
+    np.random.default_rng(SEED).choice(len(x_train), S["n_calibration"], replace=False)
+]
 flatbuffers = {}
 for variant in export.VARIANTS:
     start = time.perf_counter()
     flatbuffers[variant] = export.to_tflite(saved, variant, representative=calibration)
     (workdir / f"mnist_{variant}.tflite").write_bytes(flatbuffers[variant])
-    print(f"{variant:14} {len(flatbuffers[variant]) / 1024:8.1f} KB  "
-          f"converted in {time.perf_counter() - start:.1f} s")
+    print(
+        f"{variant:14} {len(flatbuffers[variant]) / 1024:8.1f} KB  "
+        f"converted in {time.perf_counter() - start:.1f} s"
+    )
 
 # %% [markdown]
 # ## Look inside the int8 model
@@ -159,8 +186,12 @@ for variant in export.VARIANTS:
 # %%
 int8 = export.TFLiteModel(flatbuffers["int8"])
 print("tensor dtypes in the int8 model:", int8.tensor_types())
-print("float tensors:", sum(n for t, n in int8.tensor_types().items() if t.startswith("float")))
+print(
+    "float tensors:",
+    sum(n for t, n in int8.tensor_types().items() if t.startswith("float")),
+)
 print("operators:", sorted({op["op_name"] for op in int8.ops()}))
+
 
 # %% tags=["nbval-ignore-output"]
 def quantisation(detail: dict) -> tuple[str, str]:
@@ -168,22 +199,36 @@ def quantisation(detail: dict) -> tuple[str, str]:
     scales = detail["quantization_parameters"]["scales"]
     zeros = detail["quantization_parameters"]["zero_points"]
     if len(scales) > 1:
-        return f"{len(scales)} scales, {scales.min():.2g} to {scales.max():.2g}", "per channel"
+        return (
+            f"{len(scales)} scales, {scales.min():.2g} to {scales.max():.2g}",
+            "per channel",
+        )
     if len(scales) == 1:
         return f"{scales[0]:.6g}", str(zeros[0])
     return "", ""
 
 
-rows_inside = [[d["name"][:40], np.dtype(d["dtype"]).name, tuple(int(n) for n in d["shape"]),
-                *quantisation(d)] for d in int8.interpreter.get_tensor_details()]
+rows_inside = [
+    [
+        d["name"][:40],
+        np.dtype(d["dtype"]).name,
+        tuple(int(n) for n in d["shape"]),
+        *quantisation(d),
+    ]
+    for d in int8.interpreter.get_tensor_details()
+]
 markdown_table(["tensor", "dtype", "shape", "scale", "zero point"], rows_inside)
 
 # %%
 in_scale, in_zero = int8.input["quantization"]
-print(f"input:  {int8.input['dtype'].__name__}, scale {in_scale:.6f} (1/255 = {1 / 255:.6f}), "
-      f"zero point {in_zero}")
+print(
+    f"input:  {int8.input['dtype'].__name__}, scale {in_scale:.6f} (1/255 ="
+    f" {1 / 255:.6f}), zero point {in_zero}"
+)
 assert int8.input["dtype"] == np.uint8 and int8.output["dtype"] == np.uint8
-assert not any(t.startswith("float") for t in int8.tensor_types()), "a float tensor remains"
+assert not any(
+    t.startswith("float") for t in int8.tensor_types()
+), "a float tensor remains"
 
 # %% [markdown]
 # ## One comparison table
@@ -204,8 +249,10 @@ assert not any(t.startswith("float") for t in int8.tensor_types()), "a float ten
 # %% tags=["nbval-ignore-output"]
 keras_logits = model.predict(x_test, verbose=0)
 keras_pred = keras_logits.argmax(-1)
-fast = tf.function(lambda x: model(x, training=False),
-                   input_signature=[tf.TensorSpec((1, 28, 28, 1), tf.float32)])
+fast = tf.function(
+    lambda x: model(x, training=False),
+    input_signature=[tf.TensorSpec((1, 28, 28, 1), tf.float32)],
+)
 batch = x_test[: S["batch"]]
 singles = x_test[:64]
 
@@ -218,12 +265,16 @@ def throughput(run_batch) -> float:
 
 rows = {}
 rows["keras predict"] = {
-    "kb": None, "pred": keras_pred,
-    "latency": latency_ms(lambda x: model.predict(x, verbose=0), singles, runs=30, warmup=5),
+    "kb": None,
+    "pred": keras_pred,
+    "latency": latency_ms(
+        lambda x: model.predict(x, verbose=0), singles, runs=30, warmup=5
+    ),
     "throughput": throughput(lambda b: model.predict(b, batch_size=len(b), verbose=0)),
 }
 rows["tf.function"] = {
-    "kb": None, "pred": keras_pred,
+    "kb": None,
+    "pred": keras_pred,
     "latency": latency_ms(fast, singles, runs=S["latency_runs"]),
     "throughput": throughput(lambda b: [fast(b[i : i + 1]) for i in range(len(b))]),
 }
@@ -233,7 +284,9 @@ for variant, lite in tflite_models.items():
     rows[f"tflite {variant}"] = {
         "kb": lite.size_bytes / 1024,
         "pred": lite.predict(x_test).argmax(-1),
-        "latency": latency_ms(lite.invoke_raw, prepared[:, np.newaxis], runs=S["latency_runs"]),
+        "latency": latency_ms(
+            lite.invoke_raw, prepared[:, np.newaxis], runs=S["latency_runs"]
+        ),
         "throughput": throughput(lite.predict),
     }
 
@@ -243,15 +296,30 @@ for name, r in rows.items():
     r["acc"] = float(np.mean(r["pred"] == y_test)) * 100
     r["agree"] = float(np.mean(r["pred"] == keras_pred)) * 100
     table.append([
-        name, "" if r["kb"] is None else f"{r['kb']:.1f}",
+        name,
+        "" if r["kb"] is None else f"{r['kb']:.1f}",
         "" if r["kb"] is None else f"{reference['kb'] / r['kb']:.2f}x",
-        f"{r['acc']:.2f}", f"{r['agree']:.2f}",
-        f"{r['latency']['p50']:.3f}", f"{r['latency']['p99']:.3f}",
+        f"{r['acc']:.2f}",
+        f"{r['agree']:.2f}",
+        f"{r['latency']['p50']:.3f}",
+        f"{r['latency']['p99']:.3f}",
         f"{reference['latency']['p50'] / r['latency']['p50']:.3g}x",
         f"{r['throughput']:,.0f}",
     ])
-markdown_table(["model", "KB", "smaller", "test acc (%)", "agrees with Keras (%)", "p50 (ms)",
-                "p99 (ms)", "speed vs float32", "images/s"], table)
+markdown_table(
+    [
+        "model",
+        "KB",
+        "smaller",
+        "test acc (%)",
+        "agrees with Keras (%)",
+        "p50 (ms)",
+        "p99 (ms)",
+        "speed vs float32",
+        "images/s",
+    ],
+    table,
+)
 
 # %% [markdown]
 # Read the table with chapter 01 in mind. Bytes and arithmetic are not time: on a desktop CPU,
@@ -266,7 +334,9 @@ fig, ax = plt.subplots(figsize=(6, 4))
 for i, variant in enumerate(export.VARIANTS):
     r = rows[f"tflite {variant}"]
     ax.scatter(r["kb"], r["acc"], s=70, color=f"C{i}", label=variant)
-ax.set(xlabel="file size (KB)", ylabel="test accuracy (%)", title="Size against accuracy")
+ax.set(
+    xlabel="file size (KB)", ylabel="test accuracy (%)", title="Size against accuracy"
+)
 ax.grid(alpha=0.3)
 ax.legend()
 plt.show()
@@ -278,17 +348,25 @@ plt.show()
 # float32 one:
 
 # %% tags=["nbval-ignore-output"]
-per_class = np.array([[np.mean(rows[f"tflite {v}"]["pred"][y_test == d] == d) * 100
-                       for d in range(10)] for v in ("float32", "int8")])
+per_class = np.array([
+    [np.mean(rows[f"tflite {v}"]["pred"][y_test == d] == d) * 100 for d in range(10)]
+    for v in ("float32", "int8")
+])
 fig, ax = plt.subplots(figsize=(8, 3))
 ax.bar(range(10), per_class[1] - per_class[0], color="tab:red")
 ax.axhline(0, color="black", lw=0.8)
-ax.set(xticks=range(10), xlabel="digit", ylabel="int8 - float32 (points)",
-       title="Per-class accuracy change from full-integer quantisation")
+ax.set(
+    xticks=range(10),
+    xlabel="digit",
+    ylabel="int8 - float32 (points)",
+    title="Per-class accuracy change from full-integer quantisation",
+)
 plt.show()
 int8_drop = rows["tflite float32"]["acc"] - rows["tflite int8"]["acc"]
 int8_smaller = rows["tflite float32"]["kb"] / rows["tflite int8"]["kb"]
-print(f"int8 loses {int8_drop:.2f} points and is {int8_smaller:.2f}x smaller than float32")
+print(
+    f"int8 loses {int8_drop:.2f} points and is {int8_smaller:.2f}x smaller than float32"
+)
 
 # %% [markdown]
 # ## Memory
@@ -318,16 +396,36 @@ print(before, peak_kb())
 """
 memory_mb = {}
 for variant in export.VARIANTS:
-    out = subprocess.run([sys.executable, "-c", PROBE, str(workdir / f"mnist_{variant}.tflite")],
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(workdir / f"mnist_{variant}.tflite")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     before_kb, after_kb = map(int, out)
-    memory_mb[variant] = {"runtime": before_kb / 1024, "model": (after_kb - before_kb) / 1024}
-markdown_table(["variant", "file (MB)", "interpreter + model growth (MB)",
-                "process peak (MB)", "within 10 MB for the model?"],
-               [[v, f"{len(flatbuffers[v]) / 2**20:.3f}", f"{m['model']:.2f}",
-                 f"{m['runtime'] + m['model']:.0f}",
-                 "yes" if len(flatbuffers[v]) / 2**20 + m["model"] < 10 else "no"]
-                for v, m in memory_mb.items()])
+    memory_mb[variant] = {
+        "runtime": before_kb / 1024,
+        "model": (after_kb - before_kb) / 1024,
+    }
+markdown_table(
+    [
+        "variant",
+        "file (MB)",
+        "interpreter + model growth (MB)",
+        "process peak (MB)",
+        "within 10 MB for the model?",
+    ],
+    [
+        [
+            v,
+            f"{len(flatbuffers[v]) / 2**20:.3f}",
+            f"{m['model']:.2f}",
+            f"{m['runtime'] + m['model']:.0f}",
+            "yes" if len(flatbuffers[v]) / 2**20 + m["model"] < 10 else "no",
+        ]
+        for v, m in memory_mb.items()
+    ],
+)
 
 # %% [markdown]
 # ## End to end: from a PNG on disk to a label
@@ -340,22 +438,30 @@ markdown_table(["variant", "file (MB)", "interpreter + model growth (MB)",
 png_dir = workdir / "png"
 png_dir.mkdir()
 for i in range(64):
-    (png_dir / f"{i}.png").write_bytes(tf.io.encode_png(split.x_test[i][..., np.newaxis]).numpy())
+    (png_dir / f"{i}.png").write_bytes(
+        tf.io.encode_png(split.x_test[i][..., np.newaxis]).numpy()
+    )
 paths = sorted(png_dir.glob("*.png"), key=lambda p: int(p.stem))
 
 
 def classify_png(path: Path) -> int:
     pixels = tf.io.decode_png(tf.io.read_file(str(path)), channels=1).numpy()
-    raw = int8.invoke_raw(pixels[np.newaxis])  # uint8 (1, 28, 28, 1): scale 1/255, zero 0
+    raw = int8.invoke_raw(
+        pixels[np.newaxis]
+    )  # uint8 (1, 28, 28, 1): scale 1/255, zero 0
     return int(raw.argmax())
 
 
 assert np.isclose(in_scale, 1 / 255, rtol=1e-3) and in_zero == 0
 labels = [classify_png(p) for p in paths]
 e2e = latency_ms(classify_png, paths, runs=S["latency_runs"])
-print(f"end to end, PNG file -> label: p50 {e2e['p50']:.3f} ms, p99 {e2e['p99']:.3f} ms")
-print(f"labels agree with the int8 model on arrays: "
-      f"{np.mean(np.array(labels) == rows['tflite int8']['pred'][:64]):.0%}")
+print(
+    f"end to end, PNG file -> label: p50 {e2e['p50']:.3f} ms, p99 {e2e['p99']:.3f} ms"
+)
+print(
+    "labels agree with the int8 model on arrays: "
+    f"{np.mean(np.array(labels) == rows['tflite int8']['pred'][:64]):.0%}"
+)
 
 # %% [markdown]
 # ## Claims check
@@ -377,36 +483,59 @@ def p99(samples):
 # C9: the article's 4.2 MB -> 1.1 MB is a factor of 3.8 in size; "60% less latency" is a
 # factor of 2.5 in speed
 size_factor = claims.exact(f32["kb"] / i8["kb"], "file sizes")
-speed_factor = claims.bootstrap_interval(f32["latency"]["samples"], i8["latency"]["samples"],
-                                         statistic=p50_ratio, what="timed calls")
-c9 = claims.combine(claims.ratio(4.2 / 1.1, size_factor), claims.ratio(1 / 0.4, speed_factor))
+speed_factor = claims.bootstrap_interval(
+    f32["latency"]["samples"],
+    i8["latency"]["samples"],
+    statistic=p50_ratio,
+    what="timed calls",
+)
+c9 = claims.combine(
+    claims.ratio(4.2 / 1.1, size_factor), claims.ratio(1 / 0.4, speed_factor)
+)
 
 # C13: a bound for a T4 GPU; measured on whatever runs this notebook
 e2e_p99 = claims.bootstrap_interval(e2e["samples"], statistic=p99, what="timed calls")
-c13 = claims.in_setting(claims.at_most(8, e2e_p99), "an NVIDIA T4 GPU", here,
-                        same="T4" in here)
+c13 = claims.in_setting(
+    claims.at_most(8, e2e_p99), "an NVIDIA T4 GPU", here, same="T4" in here
+)
 
 # C14: both budgets, for the int8 model on this CPU (one thread)
-i8_p99 = claims.bootstrap_interval(i8["latency"]["samples"], statistic=p99, what="timed calls")
+i8_p99 = claims.bootstrap_interval(
+    i8["latency"]["samples"], statistic=p99, what="timed calls"
+)
 model_mb = len(flatbuffers["int8"]) / 2**20 + memory_mb["int8"]["model"]
-c14 = claims.combine(claims.at_most(50, i8_p99),
-                     claims.at_most(10, claims.exact(model_mb, "file + interpreter growth")))
+c14 = claims.combine(
+    claims.at_most(50, i8_p99),
+    claims.at_most(10, claims.exact(model_mb, "file + interpreter growth")),
+)
 claims_table([
-    Claim("C9", f"{f32['kb']:.0f} KB -> {i8['kb']:.0f} KB ({size_factor.estimate:.2f}x "
-                f"smaller); int8 single-image p50 {speed_factor.estimate:.2f}x as fast as "
-                f"float32's (interval {speed_factor.low:.2f}x to {speed_factor.high:.2f}x; one "
-                "thread; the claim is 2.5x)", c9,
-          f"Our model has {model.count_params():,} parameters, so absolute sizes are far "
-          "smaller than the article's; the ratios are what transfers."),
-    Claim("C13", f"p50 {e2e['p50']:.2f} ms, p99 {e2e['p99']:.2f} ms, PNG file to label, int8, "
-                 f"one thread on {here}", c13,
-          "The article's figure is for a GPU; the verdict says whether this run had one."),
-    Claim("C14", f"int8: p99 {i8['latency']['p99']:.2f} ms; file + interpreter growth "
-                 f"{model_mb:.2f} MB", c14,
-          f"Measured on {here}, one thread. A model of this size meets both budgets by wide "
-          "margins (given in the rule's reason), so the check says little about larger "
-          "models; the runtime itself (Python, NumPy, LiteRT) is not counted against the "
-          "model."),
+    Claim(
+        "C9",
+        f"{f32['kb']:.0f} KB -> {i8['kb']:.0f} KB ({size_factor.estimate:.2f}x "
+        f"smaller); int8 single-image p50 {speed_factor.estimate:.2f}x as fast as "
+        f"float32's (interval {speed_factor.low:.2f}x to {speed_factor.high:.2f}x; one "
+        "thread; the claim is 2.5x)",
+        c9,
+        f"Our model has {model.count_params():,} parameters, so absolute sizes are far "
+        "smaller than the article's; the ratios are what transfers.",
+    ),
+    Claim(
+        "C13",
+        f"p50 {e2e['p50']:.2f} ms, p99 {e2e['p99']:.2f} ms, PNG file to label, int8, "
+        f"one thread on {here}",
+        c13,
+        "The article's figure is for a GPU; the verdict says whether this run had one.",
+    ),
+    Claim(
+        "C14",
+        f"int8: p99 {i8['latency']['p99']:.2f} ms; file + interpreter growth "
+        f"{model_mb:.2f} MB",
+        c14,
+        f"Measured on {here}, one thread. A model of this size meets both budgets by"
+        " wide margins (given in the rule's reason), so the check says little about"
+        " larger models; the runtime itself (Python, NumPy, LiteRT) is not counted"
+        " against the model.",
+    ),
 ])
 
 # %% [markdown]
@@ -417,6 +546,7 @@ claims_table([
 # **Exercise 1.** Write `quantize_input(images, scale, zero_point)`: float images in [0, 1] to
 # the uint8 values a quantised model expects, `round(x / scale) + zero_point`, clipped to
 # 0..255. Do it with NumPy alone.
+
 
 # %%
 def quantize_input(images: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -431,6 +561,7 @@ check.quantize_input(quantize_input)
 # directly (not `export.to_tflite`). The checker trains a small model, converts it with your
 # function, and requires integer-only tensors and an accuracy drop under 1 point.
 
+
 # %%
 def int8_converter(saved_model_dir: str, representative: np.ndarray) -> bytes:
     raise NotImplementedError
@@ -444,6 +575,7 @@ check.int8_converter(int8_converter)
 # multiply-accumulates, computed from tensor shapes (`interpreter._get_ops_details()` and
 # `interpreter.get_tensor_details()`). Then time the model with that layer made narrower and
 # see whether the latency follows.
+
 
 # %%
 def heaviest_op(interpreter) -> int:

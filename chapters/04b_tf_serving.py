@@ -49,7 +49,8 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/chapters
@@ -66,7 +67,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from mnist_course.runtime import (
+from mnist_course.course.profile import (
     active_profile,
     describe_machine,
     import_tensorflow,
@@ -86,9 +87,10 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from mnist_course import claims, data, evaluation, export, models, training
-from mnist_course.checks.ch04b import check
-from mnist_course.claims import Claim, claims_table, markdown_table
+from mnist_course import data, export, measure, models, training
+from mnist_course.course import claims
+from mnist_course.course.checks.ch04b import check
+from mnist_course.course.claims import Claim, claims_table, markdown_table
 from mnist_course.serving.client import predict_request, rest
 from mnist_course.serving.config import Batching
 from mnist_course.serving.loadtest import (
@@ -100,33 +102,61 @@ from mnist_course.serving.loadtest import (
     runtime_floor,
 )
 from mnist_course.serving.metrics import STAGES
-from mnist_course.serving.models import Batcher
 from mnist_course.serving.stack import (
     ServerProcess,
     Stack,
     skip_cells_needing_missing_programs,
 )
+from mnist_course.serving.versions import Batcher
 
 # %% tags=["parameters"]
 PROFILE = "full"
 SEED = 0
 SIZES = {
-    # n_train/epochs: the two model versions; n_test: test images scoring them (None: all);
+    # n_train/epochs: the two model versions; n_test: test images scoring them (None:
+    # all);
     # load_s: seconds per load-test point; replicas x batching x concurrency: the sweep;
-    # confirm_runs x confirm_s: the C10 runs; watch_s / rollout_s: the monitored run and each
-    # rollout; warmup_s: uncounted load before each timed run; settle_s: a quiet pause around
-    # the monitored runs (Prometheus scrapes every second); prometheus_in_sweep: the sweep's
-    # stacks run Prometheus too (in quick, where the sweep has the monitored setting, one
+    # confirm_runs x confirm_s: the C10 runs; watch_s / rollout_s: the monitored run
+    # and each
+    # rollout; warmup_s: uncounted load before each timed run; settle_s: a quiet pause
+    # around
+    # the monitored runs (Prometheus scrapes every second); prometheus_in_sweep: the
+    # sweep's
+    # stacks run Prometheus too (in quick, where the sweep has the monitored setting,
+    # one
     # stack then serves every cell)
-    "quick": {"n_train": 500, "n_test": 1_000, "epochs": (1, 1), "load_s": 1.0,
-              "replicas": (2,), "batching": ("32/1000us",), "concurrency": (8,),
-              "confirm_s": 1.0, "confirm_runs": 1, "watch_s": 1.5, "rollout_s": 2.5,
-              "warmup_s": 0.5, "settle_s": 1.0, "prometheus_in_sweep": True},
-    "full": {"n_train": 55_000, "n_test": None, "epochs": (2, 4), "load_s": 5.0,
-             "replicas": (1, 2), "batching": ("none", "32/1000us", "32/300us", "64/2000us"),
-             "concurrency": (8, 16, 32), "confirm_s": 12.0, "confirm_runs": 3,
-             "watch_s": 30.0, "rollout_s": 10.0, "warmup_s": 1.0, "settle_s": 2.0,
-             "prometheus_in_sweep": False},
+    "quick": {
+        "n_train": 500,
+        "n_test": 1_000,
+        "epochs": (1, 1),
+        "load_s": 1.0,
+        "replicas": (2,),
+        "batching": ("32/1000us",),
+        "concurrency": (8,),
+        "confirm_s": 1.0,
+        "confirm_runs": 1,
+        "watch_s": 1.5,
+        "rollout_s": 2.5,
+        "warmup_s": 0.5,
+        "settle_s": 1.0,
+        "prometheus_in_sweep": True,
+    },
+    "full": {
+        "n_train": 55_000,
+        "n_test": None,
+        "epochs": (2, 4),
+        "load_s": 5.0,
+        "replicas": (1, 2),
+        "batching": ("none", "32/1000us", "32/300us", "64/2000us"),
+        "concurrency": (8, 16, 32),
+        "confirm_s": 12.0,
+        "confirm_runs": 3,
+        "watch_s": 30.0,
+        "rollout_s": 10.0,
+        "warmup_s": 1.0,
+        "settle_s": 2.0,
+        "prometheus_in_sweep": False,
+    },
 }
 P99_LIMIT_MS, RPS_GOAL = 15.0, 2000  # the article's C10
 
@@ -135,9 +165,14 @@ PROFILE = active_profile(PROFILE)
 S = SIZES[PROFILE]
 seed_everything(SEED)
 split = data.load_split()
-x_train, y_train = data.to_model_input(split.x_train[: S["n_train"]]), split.y_train[: S["n_train"]]
+x_train, y_train = (
+    data.to_model_input(split.x_train[: S["n_train"]]),
+    split.y_train[: S["n_train"]],
+)
 x_test, y_test = data.to_model_input(split.x_test), split.y_test
-scratch = tempfile.TemporaryDirectory(prefix="mnist-04b-")  # removed when the kernel stops
+scratch = tempfile.TemporaryDirectory(
+    prefix="mnist-04b-"
+)  # removed when the kernel stops
 workdir = Path(scratch.name)
 print(f"profile {PROFILE}: {S}\nmodels, configs and logs in {workdir}")
 
@@ -163,17 +198,22 @@ for version, epochs in zip((1, 2), S["epochs"]):
     seed_everything(SEED + version)
     model = models.lenet5()
     training.fit(model, x_train, y_train, epochs=epochs, progress=False)
-    versions[version] = evaluation.accuracy(model, x_test[: S["n_test"]], y_test[: S["n_test"]])
+    versions[version] = measure.accuracy(
+        model, x_test[: S["n_test"]], y_test[: S["n_test"]]
+    )
     export.export_saved_model(model, store, "mnist", version)
-    print(f"version {version}: {epochs} epoch(s), test accuracy {versions[version]:.2%} "
-          f"({len(x_test[: S['n_test']]):,} images)")
+    print(
+        f"version {version}: {epochs} epoch(s), test accuracy {versions[version]:.2%} "
+        f"({len(x_test[: S['n_test']]):,} images)"
+    )
 
 base = workdir / "models" / "mnist"
 base.mkdir(parents=True)
 
 
 def publish(version: int) -> Path:
-    """Copy a stored version into the served folder the atomic way: hidden copy, then rename."""
+    """Copy a stored version into the served folder the atomic way: hidden copy, then
+    rename."""
     staging = base / f".{version}-incoming"
     shutil.copytree(store / "mnist" / str(version), staging)
     return staging.rename(base / str(version))
@@ -196,13 +236,19 @@ print(sorted(str(p.relative_to(workdir)) for p in base.rglob("*") if p.is_dir())
 (workdir / "batching.config").write_text(
     "max_batch_size { value: 32 }\n"
     "batch_timeout_micros { value: 1000 }\n"
-    "num_batch_threads { value: 1 }\n")
+    "num_batch_threads { value: 1 }\n"
+)
 (workdir / "monitoring.config").write_text(
-    'prometheus_config { enable: true, path: "/monitoring/prometheus/metrics" }\n')
-flags = ["--model_name=mnist", f"--model_base_path={base}",
-         "--enable_batching=true", f"--batching_parameters_file={workdir / 'batching.config'}",
-         f"--monitoring_config_file={workdir / 'monitoring.config'}",
-         "--file_system_poll_wait_seconds=1"]
+    'prometheus_config { enable: true, path: "/monitoring/prometheus/metrics" }\n'
+)
+flags = [
+    "--model_name=mnist",
+    f"--model_base_path={base}",
+    "--enable_batching=true",
+    f"--batching_parameters_file={workdir / 'batching.config'}",
+    f"--monitoring_config_file={workdir / 'monitoring.config'}",
+    "--file_system_poll_wait_seconds=1",
+]
 server = ServerProcess(flags, log_path=workdir / "server.log").start()
 print(" ".join(server.command).replace(str(workdir), "$WORK"))
 
@@ -225,13 +271,18 @@ print(f"gRPC {GRPC}   REST {REST}")
 # %%
 channel = grpc.insecure_channel(GRPC)
 stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+request = get_model_metadata_pb2.GetModelMetadataRequest(
+    metadata_field=["signature_def"]
+)
 request.model_spec.name = "mnist"
 response = stub.GetModelMetadata(request, timeout=10)
 signatures = get_model_metadata_pb2.SignatureDefMap()
 response.metadata["signature_def"].Unpack(signatures)
 serving_default = signatures.signature_def["serving_default"]
-for kind, tensors in (("input", serving_default.inputs), ("output", serving_default.outputs)):
+for kind, tensors in (
+    ("input", serving_default.inputs),
+    ("output", serving_default.outputs),
+):
     for key, info in tensors.items():
         shape = [d.size for d in info.tensor_shape.dim]
         print(f"{kind:6} {key!r}: {tf.dtypes.as_dtype(info.dtype).name}, shape {shape}")
@@ -258,8 +309,12 @@ print("predicted", logits.argmax(axis=1).tolist(), " true", y_test[:4].tolist())
 
 # %%
 print(rest("/v1/models/mnist", url=REST))
-status, body = rest("/v1/models/mnist:predict", {"instances": digits.tolist()}, url=REST)
-print(status, "same answer as gRPC:", np.allclose(body["predictions"], logits, atol=1e-5))
+status, body = rest(
+    "/v1/models/mnist:predict", {"instances": digits.tolist()}, url=REST
+)
+print(
+    status, "same answer as gRPC:", np.allclose(body["predictions"], logits, atol=1e-5)
+)
 
 # %% [markdown]
 # ## Bad input never takes it down
@@ -268,6 +323,7 @@ print(status, "same answer as gRPC:", np.allclose(body["predictions"], logits, a
 # status code that says whose fault it is (`INVALID_ARGUMENT` and 400: the client's;
 # `NOT_FOUND` and 404: no such model or version) and a message that says what to change. After
 # each one, a good request must still succeed.
+
 
 # %%
 def bad(x: np.ndarray, **spec) -> predict_pb2.PredictRequest:
@@ -281,7 +337,9 @@ def bad(x: np.ndarray, **spec) -> predict_pb2.PredictRequest:
 
 wrong_dtype = bad(digits[:1])
 wrong_dtype.inputs["keras_tensor"].dtype = tf.float64.as_datatype_enum
-wrong_dtype.inputs["keras_tensor"].tensor_content = digits[:1].astype(np.float64).tobytes()
+wrong_dtype.inputs["keras_tensor"].tensor_content = (
+    digits[:1].astype(np.float64).tobytes()
+)
 cases = {
     "wrong shape (flattened)": bad(digits[:1].reshape(1, 784)),
     "wrong dtype (float64)": wrong_dtype,
@@ -299,17 +357,28 @@ for case, request in cases.items():
         rows.append([case, "OK (should have failed!)", ""])
     except grpc.RpcError as error:
         rows.append([case, f"`{error.code().name}`", error.details()])
-    assert stub.Predict(predict_request(digits[:1]), timeout=10).outputs  # still serving
+    assert stub.Predict(
+        predict_request(digits[:1]), timeout=10
+    ).outputs  # still serving
 truncated = predict_request(digits[:1]).SerializeToString()[:1000]
 try:
-    channel.unary_unary("/tensorflow.serving.PredictionService/Predict")(truncated, timeout=10)
+    channel.unary_unary("/tensorflow.serving.PredictionService/Predict")(
+        truncated, timeout=10
+    )
 except grpc.RpcError as error:
     rows.append(["truncated gRPC message", f"`{error.code().name}`", error.details()])
-for case, body in (("malformed JSON (REST)", None), ("ragged list (REST)", {"instances": [[1, 2], [3]]})):
+for case, body in (
+    ("malformed JSON (REST)", None),
+    ("ragged list (REST)", {"instances": [[1, 2], [3]]}),
+):
     if body is None:
         try:
-            urllib.request.urlopen(urllib.request.Request(
-                REST + "/v1/models/mnist:predict", data=b"{not json"), timeout=10)
+            urllib.request.urlopen(
+                urllib.request.Request(
+                    REST + "/v1/models/mnist:predict", data=b"{not json"
+                ),
+                timeout=10,
+            )
         except urllib.error.HTTPError as error:
             status, message = error.code, json.loads(error.read())["error"]
     else:
@@ -333,16 +402,28 @@ try:
     stub.Predict(hostile, timeout=10)
 except grpc.RpcError as error:
     print(f"a model name with a quote and a newline: {error.code().name}")
-with urllib.request.urlopen(server.rest_url + "/monitoring/prometheus/metrics") as reply:
+with urllib.request.urlopen(
+    server.rest_url + "/monitoring/prometheus/metrics"
+) as reply:
     families = list(text_string_to_metric_families(reply.read().decode()))
-counts = {(s.labels["model_name"], s.labels["status"]): int(s.value)
-          for family in families if family.name == ":tensorflow:serving:request_count"
-          for s in family.samples}
+counts = {
+    (s.labels["model_name"], s.labels["status"]): int(s.value)
+    for family in families
+    if family.name == ":tensorflow:serving:request_count"
+    for s in family.samples
+}
 assert not any(family.name.startswith("fake") for family in families)
-assert server.process.poll() is None and stub.Predict(predict_request(digits[:1])).outputs
-markdown_table(["model_name", "status", "requests"],
-               [[name, status, n] for (name, status), n in sorted(counts.items())
-                if status != "OK"])
+assert (
+    server.process.poll() is None and stub.Predict(predict_request(digits[:1])).outputs
+)
+markdown_table(
+    ["model_name", "status", "requests"],
+    [
+        [name, status, n]
+        for (name, status), n in sorted(counts.items())
+        if status != "OK"
+    ],
+)
 
 # %% [markdown]
 # ## Load: throughput, tail latency and dynamic batching
@@ -362,10 +443,13 @@ served = tf.saved_model.load(str(base / "1")).signatures["serving_default"]
 call_ms = {}
 for size in (1, 8, 32, 64):
     batch = tf.constant(np.resize(x_test, (size, 28, 28, 1)))
-    call_ms[size] = evaluation.latency_ms(lambda b: served(keras_tensor=b)["output_0"], [batch],
-                                          runs=50, warmup=5)["p50"]
-markdown_table(["images per call", "ms per call", "ms per image"],
-               [[size, f"{ms:.2f}", f"{ms / size:.3f}"] for size, ms in call_ms.items()])
+    call_ms[size] = measure.latency_ms(
+        lambda b: served(keras_tensor=b)["output_0"], [batch], runs=50, warmup=5
+    )["p50"]
+markdown_table(
+    ["images per call", "ms per call", "ms per image"],
+    [[size, f"{ms:.2f}", f"{ms / size:.3f}"] for size, ms in call_ms.items()],
+)
 
 # %% [markdown]
 # The batcher each replica runs, read from the package as it runs now: `submit` queues a
@@ -383,6 +467,7 @@ Code(inspect.getsource(Batcher), language="python")
 # `stack_for` starts a stack per setting; later cells that ask for the same setting reuse
 # the running one.
 
+
 # %%
 def batching_setting(name: str) -> Batching | None:
     """'none', or 'SIZE/TIMEOUTus': max_batch_size and batch_timeout_micros."""
@@ -396,18 +481,24 @@ live: Stack | None = None  # the one running stack
 
 
 def stack_for(replicas: int, batching: str, prometheus: bool = False) -> Stack:
-    """A running stack with these settings: the live one if it has them (one that also runs
-    Prometheus will do), otherwise a new one, started after the live one is stopped. Starting
-    a stack takes seconds (each replica imports TensorFlow), so cells share one where they
+    """A running stack with these settings: the live one if it has them (one that also
+    runs
+    Prometheus will do), otherwise a new one, started after the live one is stopped.
+    Starting
+    a stack takes seconds (each replica imports TensorFlow), so cells share one where
+    they
     can."""
     global live
     wanted = batching_setting(batching)
     if live is not None:
         if (live.replicas, live.batching) == (replicas, wanted) and (
-                live.with_prometheus or not prometheus):
+            live.with_prometheus or not prometheus
+        ):
             return live
         live.stop()
-    live = Stack(base, replicas=replicas, batching=wanted, prometheus=prometheus).start()
+    live = Stack(
+        base, replicas=replicas, batching=wanted, prometheus=prometheus
+    ).start()
     return live
 
 
@@ -428,32 +519,64 @@ for replicas in S["replicas"]:
     for name in S["batching"]:
         stack = stack_for(replicas, name, prometheus=S["prometheus_in_sweep"])
         for concurrency in S["concurrency"]:
-            report = await run_load(stack.grpc_target, requests, concurrency=concurrency,
-                                    duration=S["load_s"], warmup=0.5)
+            report = await run_load(
+                stack.grpc_target,
+                requests,
+                concurrency=concurrency,
+                duration=S["load_s"],
+                warmup=0.5,
+            )
             summary = report.summary()
-            sweep.append({"config": f"{replicas} replica(s), batching {name}, "
-                                    f"{concurrency} in flight",
-                          "replicas": replicas, "batching": name,
-                          "concurrency": concurrency, "rps": summary["rps"],
-                          "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"],
-                          "errors": sum(report.errors.values())})
+            sweep.append({
+                "config": (
+                    f"{replicas} replica(s), batching {name}, {concurrency} in flight"
+                ),
+                "replicas": replicas,
+                "batching": name,
+                "concurrency": concurrency,
+                "rps": summary["rps"],
+                "p50_ms": summary["p50_ms"],
+                "p99_ms": summary["p99_ms"],
+                "errors": sum(report.errors.values()),
+            })
         print(f"{replicas} replica(s), batching {name}: done")
-markdown_table(["replicas", "batching", "in flight", "req/s", "p50 ms", "p99 ms", "errors"],
-               [[r["replicas"], r["batching"], r["concurrency"], f"{r['rps']:,.0f}",
-                 f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", r["errors"]] for r in sweep])
+markdown_table(
+    ["replicas", "batching", "in flight", "req/s", "p50 ms", "p99 ms", "errors"],
+    [
+        [
+            r["replicas"],
+            r["batching"],
+            r["concurrency"],
+            f"{r['rps']:,.0f}",
+            f"{r['p50_ms']:.2f}",
+            f"{r['p99_ms']:.2f}",
+            r["errors"],
+        ]
+        for r in sweep
+    ],
+)
 
 # %% tags=["nbval-ignore-output"]
 # needs: nginx prometheus
 fig, ax = plt.subplots(figsize=(7.5, 4))
 for (replicas, name), marker in zip(
-        [(r, b) for r in S["replicas"] for b in S["batching"]], "osD^vP*Xh"):
+    [(r, b) for r in S["replicas"] for b in S["batching"]], "osD^vP*Xh"
+):
     points = [r for r in sweep if r["replicas"] == replicas and r["batching"] == name]
-    ax.plot([r["rps"] for r in points], [r["p99_ms"] for r in points], marker=marker,
-            label=f"{replicas} replica(s), batching {name}")
+    ax.plot(
+        [r["rps"] for r in points],
+        [r["p99_ms"] for r in points],
+        marker=marker,
+        label=f"{replicas} replica(s), batching {name}",
+    )
 ax.axhline(P99_LIMIT_MS, color="k", ls="--", lw=1)
 ax.axvline(RPS_GOAL, color="k", ls=":", lw=1)
-ax.set(xlabel="requests/s (through nginx)", ylabel="p99 latency (ms)", yscale="log",
-       title="Each line: more requests in flight, left to right")
+ax.set(
+    xlabel="requests/s (through nginx)",
+    ylabel="p99 latency (ms)",
+    yscale="log",
+    title="Each line: more requests in flight, left to right",
+)
 ax.yaxis.set_major_formatter(plt.ScalarFormatter())
 ax.yaxis.set_minor_formatter(plt.ScalarFormatter())
 ax.legend(fontsize=8)
@@ -473,10 +596,13 @@ print("best:", best["config"])
 
 
 def replica_cpu(stack: Stack) -> dict[str, float]:
-    """CPU seconds so far by stage, from each replica's own counters, summed over replicas."""
+    """CPU seconds so far by stage, from each replica's own counters, summed over
+    replicas."""
     spent = dict.fromkeys([*STAGES, "process"], 0.0)
     for _, rest_port in stack.replica_ports:
-        with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics") as reply:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
+        ) as reply:
             for family in text_string_to_metric_families(reply.read().decode()):
                 if family.name == ":mnist_course:serving:cpu_seconds":
                     for sample in family.samples:
@@ -487,39 +613,71 @@ def replica_cpu(stack: Stack) -> dict[str, float]:
 runs, cpu_us = [], {}
 stack = stack_for(best["replicas"], best["batching"])
 for _ in range(S["confirm_runs"]):
-    await run_load(stack.grpc_target, requests, concurrency=best["concurrency"],
-                   duration=S["warmup_s"])  # warm-up, outside the CPU accounting
-    cpu_before, client_before, stages_before = stack.cpu_seconds(), os.times(), replica_cpu(stack)
-    report = await run_load(stack.grpc_target, requests, concurrency=best["concurrency"],
-                            duration=S["confirm_s"])
-    cpu_after, client_after, stages_after = stack.cpu_seconds(), os.times(), replica_cpu(stack)
+    await run_load(
+        stack.grpc_target,
+        requests,
+        concurrency=best["concurrency"],
+        duration=S["warmup_s"],
+    )  # warm-up, outside the CPU accounting
+    cpu_before, client_before, stages_before = (
+        stack.cpu_seconds(),
+        os.times(),
+        replica_cpu(stack),
+    )
+    report = await run_load(
+        stack.grpc_target,
+        requests,
+        concurrency=best["concurrency"],
+        duration=S["confirm_s"],
+    )
+    cpu_after, client_after, stages_after = (
+        stack.cpu_seconds(),
+        os.times(),
+        replica_cpu(stack),
+    )
     runs.append(report)
     answered = len(report.latencies_ms)  # CPU per answered request
     for name in cpu_after:  # by process group, from /proc
-        cpu_us.setdefault(name, []).append((cpu_after[name] - cpu_before[name]) / answered * 1e6)
+        cpu_us.setdefault(name, []).append(
+            (cpu_after[name] - cpu_before[name]) / answered * 1e6
+        )
     for stage in stages_after:  # inside the replicas, from their own counters
         cpu_us.setdefault(f"stage {stage}", []).append(
-            (stages_after[stage] - stages_before[stage]) / answered * 1e6)
+            (stages_after[stage] - stages_before[stage]) / answered * 1e6
+        )
     cpu_us.setdefault("load generator", []).append(
-        ((client_after.user + client_after.system)
-         - (client_before.user + client_before.system)) / answered * 1e6)
+        (
+            (client_after.user + client_after.system)
+            - (client_before.user + client_before.system)
+        )
+        / answered
+        * 1e6
+    )
     print(report.summary())
 batched = {"sum": 0.0, "count": 0.0}  # images and batches, from each replica's metrics
 for _, rest_port in stack.replica_ports:
-    with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics") as reply:
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
+    ) as reply:
         for family in text_string_to_metric_families(reply.read().decode()):
             for sample in family.samples:
                 for key in batched:
                     if sample.name == f":mnist_course:serving:batch_size_{key}":
                         batched[key] += sample.value
 mean_batch = batched["sum"] / batched["count"] if batched["count"] else 1.0
-c10 = {key: float(np.median([r.summary()[key] for r in runs])) for key in ("rps", "p99_ms")}
+c10 = {
+    key: float(np.median([r.summary()[key] for r in runs])) for key in ("rps", "p99_ms")
+}
 met_runs = sum(r.rps >= RPS_GOAL and r.quantile(99) < P99_LIMIT_MS for r in runs)
 middle = sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
-middle.plot(title=f"{best['config']}: median run, {middle.rps:,.0f} req/s through nginx")
+middle.plot(
+    title=f"{best['config']}: median run, {middle.rps:,.0f} req/s through nginx"
+)
 plt.show()
-print(f"median of {len(runs)} runs: {c10['rps']:,.0f} req/s, p99 {c10['p99_ms']:.1f} ms; "
-      f"{met_runs} of {len(runs)} met both goals")
+print(
+    f"median of {len(runs)} runs: {c10['rps']:,.0f} req/s, p99 {c10['p99_ms']:.1f} ms; "
+    f"{met_runs} of {len(runs)} met both goals"
+)
 
 # %% [markdown]
 # ### Where the time goes
@@ -544,24 +702,40 @@ cpu_us = {name: float(np.median(values)) for name, values in cpu_us.items()}
 replicas_us = sum(us for name, us in cpu_us.items() if name.startswith("replica"))
 inside = {stage: cpu_us[f"stage {stage}"] for stage in STAGES}
 inside["gRPC, asyncio, the rest"] = cpu_us["stage process"] - sum(inside.values())
-split_us = {**{f"replicas: {stage}": us for stage, us in inside.items()},
-            "nginx": cpu_us["nginx"], "load generator": cpu_us["load generator"]}
+split_us = {
+    **{f"replicas: {stage}": us for stage, us in inside.items()},
+    "nginx": cpu_us["nginx"],
+    "load generator": cpu_us["load generator"],
+}
 busy = sum(split_us.values()) * c10["rps"] / 1e6
 outside_model = cpu_us["stage process"] - inside["model"]
-print(f"mean batch: {mean_batch:.1f} images; replicas' CPU per request: "
-      f"{cpu_us['stage process']:.0f} µs by their own count, {replicas_us:.0f} µs from /proc")
+print(
+    f"mean batch: {mean_batch:.1f} images; replicas' CPU per request:"
+    f" {cpu_us['stage process']:.0f} µs by their own count, {replicas_us:.0f} µs from"
+    " /proc"
+)
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
 ax.barh(list(split_us)[::-1], list(split_us.values())[::-1], color="tab:gray")
 ax.set(xlabel="CPU µs per request", title=f"{busy:.2f} of {os.cpu_count()} cores busy")
 plt.show()
-display(markdown_table(["where", "CPU µs per request"],
-                       [[name, f"{us:.0f}"] for name, us in split_us.items()]))
-print(f"replica CPU per request outside the model call: {outside_model:.0f} µs "
-      f"(the goal: at most 250 µs)")
-by_replicas = {n: max(r["rps"] for r in sweep if r["replicas"] == n)
-               for n in sorted({r["replicas"] for r in sweep})}
-print("most requests/s in the sweep, by number of replicas:",
-      ", ".join(f"{n}: {rps:,.0f}" for n, rps in by_replicas.items()))
+display(
+    markdown_table(
+        ["where", "CPU µs per request"],
+        [[name, f"{us:.0f}"] for name, us in split_us.items()],
+    )
+)
+print(
+    f"replica CPU per request outside the model call: {outside_model:.0f} µs "
+    "(the goal: at most 250 µs)"
+)
+by_replicas = {
+    n: max(r["rps"] for r in sweep if r["replicas"] == n)
+    for n in sorted({r["replicas"] for r in sweep})
+}
+print(
+    "most requests/s in the sweep, by number of replicas:",
+    ", ".join(f"{n}: {rps:,.0f}" for n, rps in by_replicas.items()),
+)
 
 # %% [markdown]
 # How much of "gRPC, asyncio, the rest" could any handler avoid? A gRPC server whose `Predict`
@@ -572,9 +746,13 @@ print("most requests/s in the sweep, by number of replicas:",
 # %% tags=["nbval-ignore-output"]
 # needs: h2load
 print(DO_NOTHING_SERVER)
-floor, floor_us = runtime_floor(requests, concurrency=best["concurrency"],
-                                duration=S["confirm_s"] / 2)
-print(f"the do-nothing server: {floor.rps:,.0f} req/s, {floor_us:.0f} µs of CPU per request")
+floor, floor_us = runtime_floor(
+    requests, concurrency=best["concurrency"], duration=S["confirm_s"] / 2
+)
+print(
+    f"the do-nothing server: {floor.rps:,.0f} req/s, {floor_us:.0f} µs of CPU per"
+    " request"
+)
 
 # %% [markdown]
 # Read the table and the floor together. The model's share is what batching divides; the rest
@@ -602,33 +780,67 @@ print(f"the do-nothing server: {floor.rps:,.0f} req/s, {floor_us:.0f} µs of CPU
 engines = {"python": [], "h2load": []}
 generator_us = {"python": [], "h2load": []}
 stack = stack_for(best["replicas"], best["batching"])  # the C10 runs' stack, still warm
-metrics_urls = [f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
-                for _, rest_port in stack.replica_ports]
-await run_load(stack.grpc_target, requests, concurrency=best["concurrency"],
-               duration=S["warmup_s"])
+metrics_urls = [
+    f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
+    for _, rest_port in stack.replica_ports
+]
+await run_load(
+    stack.grpc_target, requests, concurrency=best["concurrency"], duration=S["warmup_s"]
+)
 for _ in range(S["confirm_runs"]):
     for engine in engines:
         before = os.times()
         if engine == "python":
-            report = await run_load(stack.grpc_target, requests,
-                                    concurrency=best["concurrency"], duration=S["confirm_s"])
+            report = await run_load(
+                stack.grpc_target,
+                requests,
+                concurrency=best["concurrency"],
+                duration=S["confirm_s"],
+            )
         else:
-            report = run_h2load(stack.grpc_target, requests,
-                                concurrency=best["concurrency"], duration=S["confirm_s"],
-                                metrics_urls=metrics_urls)
+            report = run_h2load(
+                stack.grpc_target,
+                requests,
+                concurrency=best["concurrency"],
+                duration=S["confirm_s"],
+                metrics_urls=metrics_urls,
+            )
         after = os.times()
-        spent = (after.user + after.system + after.children_user + after.children_system
-                 - before.user - before.system - before.children_user - before.children_system)
+        spent = (
+            after.user
+            + after.system
+            + after.children_user
+            + after.children_system
+            - before.user
+            - before.system
+            - before.children_user
+            - before.children_system
+        )
         engines[engine].append(report)
         generator_us[engine].append(spent / max(report.requests, 1) * 1e6)
-markdown_table(["engine", "runs", "req/s (median)", "p50 ms", "p99 ms", "errors",
-                "load generator CPU µs per request"],
-               [[engine, len(reports), f"{np.median([r.rps for r in reports]):,.0f}",
-                 f"{np.median([r.quantile(50) for r in reports]):.2f}",
-                 f"{np.median([r.quantile(99) for r in reports]):.2f}",
-                 sum(sum(r.errors.values()) for r in reports),
-                 f"{np.median(generator_us[engine]):.0f}"]
-                for engine, reports in engines.items()])
+markdown_table(
+    [
+        "engine",
+        "runs",
+        "req/s (median)",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "load generator CPU µs per request",
+    ],
+    [
+        [
+            engine,
+            len(reports),
+            f"{np.median([r.rps for r in reports]):,.0f}",
+            f"{np.median([r.quantile(50) for r in reports]):.2f}",
+            f"{np.median([r.quantile(99) for r in reports]):.2f}",
+            sum(sum(r.errors.values()) for r in reports),
+            f"{np.median(generator_us[engine]):.0f}",
+        ]
+        for engine, reports in engines.items()
+    ],
+)
 
 # %% [markdown]
 # Where h2load reaches more requests per second, the difference is CPU the Python generator
@@ -648,10 +860,16 @@ markdown_table(["engine", "runs", "req/s (median)", "p50 ms", "p99 ms", "errors"
 # needs: nginx prometheus h2load
 flame = workdir / "replica-flame.svg"
 try:  # the stack of the cell above, already warm
-    profiling = asyncio.to_thread(record_profile, stack.processes["replica-0"].pid,
-                                  S["confirm_s"] / 2, flame)
-    loading = asyncio.to_thread(run_h2load, stack.grpc_target, requests,
-                                concurrency=best["concurrency"], duration=S["confirm_s"] / 2 + 1)
+    profiling = asyncio.to_thread(
+        record_profile, stack.processes["replica-0"].pid, S["confirm_s"] / 2, flame
+    )
+    loading = asyncio.to_thread(
+        run_h2load,
+        stack.grpc_target,
+        requests,
+        concurrency=best["concurrency"],
+        duration=S["confirm_s"] / 2 + 1,
+    )
     await asyncio.gather(profiling, loading)
 except OSError as error:  # py-spy may not be allowed to attach (ptrace) on this machine
     print(f"no flame graph: {error}")
@@ -669,18 +887,25 @@ if flame.exists():
 # %% tags=["nbval-ignore-output"]
 # needs: nginx prometheus
 # the best batching setting, or TF Serving's default where the best had none
-stack = stack_for(2, best["batching"] if best["batching"] != "none" else "32/1000us",
-                  prometheus=True)
+stack = stack_for(
+    2, best["batching"] if best["batching"] != "none" else "32/1000us", prometheus=True
+)
 stack.wait_for_scrape()
-await run_load(stack.grpc_target, requests, duration=0.5, concurrency=4)  # warm-up, unplotted
+await run_load(
+    stack.grpc_target, requests, duration=0.5, concurrency=4
+)  # warm-up, unplotted
 time.sleep(S["settle_s"])
 t_start = time.time()
 phase = S["watch_s"] / 3
 for rate in (200, 500, 900):
     report = await run_load(stack.grpc_target, requests, rate=rate, duration=phase)
-    print(f"{rate} req/s asked: {report.rps:,.0f} achieved, p99 {report.quantile(99):.2f} ms")
+    print(
+        f"{rate} req/s asked: {report.rps:,.0f} achieved, p99"
+        f" {report.quantile(99):.2f} ms"
+    )
 time.sleep(S["settle_s"] + 0.5)  # one more scrape
 t_end = time.time()
+
 
 # %% tags=["nbval-ignore-output"]
 # needs: nginx prometheus
@@ -694,14 +919,27 @@ def panel(ax, promql: str, label: str, title: str, scale: float = 1.0) -> None:
 
 
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.5))
-panel(axes[0], 'sum by (status) (rate(:tensorflow:serving:request_count{model_name="mnist"}[3s]))',
-      "{status}", "requests/s by status")
+panel(
+    axes[0],
+    'sum by (status) (rate(:tensorflow:serving:request_count{model_name="mnist"}[3s]))',
+    "{status}",
+    "requests/s by status",
+)
 for q in (0.5, 0.95, 0.99):
-    panel(axes[1], f'histogram_quantile({q}, sum by (le) (rate('
-          f':tensorflow:serving:request_latency_bucket{{API="predict"}}[3s])))',
-          f"p{int(q * 100)}", "server-side latency (ms)", scale=1e-3)
-panel(axes[2], 'sum by (instance) (rate(:tensorflow:serving:request_count[3s]))',
-      "{instance}", "requests/s by replica (round robin)")
+    panel(
+        axes[1],
+        f"histogram_quantile({q}, sum by (le) (rate("
+        f':tensorflow:serving:request_latency_bucket{{API="predict"}}[3s])))',
+        f"p{int(q * 100)}",
+        "server-side latency (ms)",
+        scale=1e-3,
+    )
+panel(
+    axes[2],
+    "sum by (instance) (rate(:tensorflow:serving:request_count[3s]))",
+    "{instance}",
+    "requests/s by replica (round robin)",
+)
 plt.show()
 
 # %% [markdown]
@@ -714,12 +952,21 @@ plt.show()
 # Then we roll back: take version 2 out of the base path (rename it away) and version 1 is
 # loaded again, first, before 2 goes.
 
+
 # %% tags=["nbval-ignore-output"]
 # needs: nginx prometheus
 async def during_load(change, seconds: float, rate: int = 400):
     """Run an open-loop load and call ``change()`` a third of the way through."""
-    load = asyncio.ensure_future(run_load(stack.grpc_target, requests, rate=rate,
-                                          duration=seconds, record_versions=True, timeout=10))
+    load = asyncio.ensure_future(
+        run_load(
+            stack.grpc_target,
+            requests,
+            rate=rate,
+            duration=seconds,
+            record_versions=True,
+            timeout=10,
+        )
+    )
     await asyncio.sleep(seconds / 3)
     changed_at = time.perf_counter()
     change()
@@ -730,35 +977,64 @@ async def during_load(change, seconds: float, rate: int = 400):
 t_roll = time.time()
 rollout, _ = await during_load(lambda: publish(2), S["rollout_s"])
 rollback, _ = await during_load(
-    lambda: (base / "2").rename(base / ".2-rolled-back"), S["rollout_s"])
+    lambda: (base / "2").rename(base / ".2-rolled-back"), S["rollout_s"]
+)
 time.sleep(S["settle_s"] + 0.5)  # one more scrape
 t_roll_end = time.time()
 
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.2))
-for ax, report, title in ((axes[0], rollout, "rollout: publish 2"),
-                          (axes[1], rollback, "rollback: remove 2")):
+for ax, report, title in (
+    (axes[0], rollout, "rollout: publish 2"),
+    (axes[1], rollback, "rollback: remove 2"),
+):
     for version, color in ((1, "tab:blue"), (2, "tab:orange")):
         mask = report.versions == version
-        ax.plot(report.starts_s[mask], np.full(mask.sum(), version), "|", color=color,
-                label=f"version {version}: {mask.sum()} answers")
-    ax.set(title=f"{title}; {sum(report.errors.values())} failed", xlabel="seconds",
-           yticks=[1, 2], ylim=(0.5, 2.5))
+        ax.plot(
+            report.starts_s[mask],
+            np.full(mask.sum(), version),
+            "|",
+            color=color,
+            label=f"version {version}: {mask.sum()} answers",
+        )
+    ax.set(
+        title=f"{title}; {sum(report.errors.values())} failed",
+        xlabel="seconds",
+        yticks=[1, 2],
+        ylim=(0.5, 2.5),
+    )
     ax.legend(fontsize=8, loc="center right")
-for series in stack.query("sum by (version) (:mnist_course:serving:version_loaded)",
-                          start=t_roll, end=t_roll_end, step="1s"):
+for series in stack.query(
+    "sum by (version) (:mnist_course:serving:version_loaded)",
+    start=t_roll,
+    end=t_roll_end,
+    step="1s",
+):
     t, v = np.array(series["values"], dtype=float).T
-    axes[2].step(t - t_roll, v, where="post", label=f"version {series['metric']['version']}")
-axes[2].set(title="Prometheus: replicas with the version loaded", xlabel="seconds",
-            yticks=[0, 1, 2])
+    axes[2].step(
+        t - t_roll, v, where="post", label=f"version {series['metric']['version']}"
+    )
+axes[2].set(
+    title="Prometheus: replicas with the version loaded",
+    xlabel="seconds",
+    yticks=[0, 1, 2],
+)
 axes[2].legend(fontsize=8)
 plt.show()
 
 # %% tags=["nbval-ignore-output"]
 # needs: nginx prometheus
-print("failed requests during rollout:", sum(rollout.errors.values()),
-      "and rollback:", sum(rollback.errors.values()))
-print("last answers came from version", sorted({int(v) for v in rollout.versions[-20:]}),
-      "then", sorted({int(v) for v in rollback.versions[-20:]}))
+print(
+    "failed requests during rollout:",
+    sum(rollout.errors.values()),
+    "and rollback:",
+    sum(rollback.errors.values()),
+)
+print(
+    "last answers came from version",
+    sorted({int(v) for v in rollout.versions[-20:]}),
+    "then",
+    sorted({int(v) for v in rollback.versions[-20:]}),
+)
 assert not rollout.errors and not rollback.errors
 
 # %% [markdown]
@@ -773,20 +1049,29 @@ assert not rollout.errors and not rollback.errors
 here = describe_machine()
 rps_runs = claims.t_interval([r.rps for r in runs], what="runs")
 p99_runs = claims.t_interval([r.quantile(99) for r in runs], what="runs")
-c10_here = claims.combine(claims.at_least(RPS_GOAL, rps_runs),
-                          claims.at_most(P99_LIMIT_MS, p99_runs))
-# the article measured a cluster; this notebook always measures its own stack on one machine
-c10_verdict = claims.in_setting(c10_here, "a TF Serving cluster",
-                        f"one machine ({here}) running replicas, nginx and the load generator",
-                        same=False)
+c10_here = claims.combine(
+    claims.at_least(RPS_GOAL, rps_runs), claims.at_most(P99_LIMIT_MS, p99_runs)
+)
+# the article measured a cluster; this notebook always measures its own stack on one
+# machine
+c10_verdict = claims.in_setting(
+    c10_here,
+    "a TF Serving cluster",
+    f"one machine ({here}) running replicas, nginx and the load generator",
+    same=False,
+)
 claims_table([
-    Claim("C10", f"{rps_runs.estimate:,.0f} req/s (interval {rps_runs.low:,.0f} to "
-                 f"{rps_runs.high:,.0f}), p99 {p99_runs.estimate:.1f} ms (interval "
-                 f"{p99_runs.low:.1f} to {p99_runs.high:.1f}) through nginx, mean of "
-                 f"{len(runs)} runs ({best['config']}); {met_runs} of {len(runs)} runs met "
-                 "both goals", c10_verdict,
-          "Python replicas, nginx and the load generator share this machine's cores; the "
-          "CPU split above shows what a larger machine would need."),
+    Claim(
+        "C10",
+        f"{rps_runs.estimate:,.0f} req/s (interval {rps_runs.low:,.0f} to "
+        f"{rps_runs.high:,.0f}), p99 {p99_runs.estimate:.1f} ms (interval "
+        f"{p99_runs.low:.1f} to {p99_runs.high:.1f}) through nginx, mean of "
+        f"{len(runs)} runs ({best['config']}); {met_runs} of {len(runs)} runs met "
+        "both goals",
+        c10_verdict,
+        "Python replicas, nginx and the load generator share this machine's cores; the "
+        "CPU split above shows what a larger machine would need.",
+    ),
 ])
 
 # %% [markdown]
@@ -796,6 +1081,7 @@ claims_table([
 # a channel, a `PredictionServiceStub`, a `PredictRequest` whose `inputs["keras_tensor"]` is a
 # `TensorProto` (dtype `DT_FLOAT`, the shape, the bytes in `tensor_content`), and the output
 # read back as an array of shape (n, 10).
+
 
 # %%
 def my_predict(images: np.ndarray, target: str) -> np.ndarray:
@@ -830,6 +1116,7 @@ check.version_routing(model_config, request_for, both)
 # **Exercise 3.** From the sweep's rows (dicts with `config`, `rps` and `p99_ms`), return the
 # row with the most requests/s among those whose p99 is strictly under 15 ms, or `None` if none
 # is. Then try a batching setting of your own in the sweep and see whether it wins.
+
 
 # %%
 def best_batching(rows: list[dict]) -> dict | None:

@@ -41,7 +41,8 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/chapters
@@ -53,7 +54,7 @@ import time
 import warnings
 from pathlib import Path
 
-from mnist_course.runtime import (
+from mnist_course.course.profile import (
     active_profile,
     describe_machine,
     import_tensorflow,
@@ -69,32 +70,70 @@ from sklearn.metrics import balanced_accuracy_score, f1_score, recall_score
 from sklearn.utils.class_weight import compute_class_weight
 from tqdm import tqdm
 
-from mnist_course import claims, data, diagnostics, evaluation, export, pruning, runtimes, training
-from mnist_course.checks.ch06 import check
-from mnist_course.claims import markdown_table
+from mnist_course import (
+    data,
+    diagnostics,
+    export,
+    inference_runtimes,
+    measure,
+    pruning,
+    training,
+)
+from mnist_course.course import claims
+from mnist_course.course.checks.ch06 import check
+from mnist_course.course.claims import markdown_table
 
 # %% tags=["parameters"]
 PROFILE = "full"
 SEED = 0
 SIZES = {
-    # overfit_n: training images for the overfitting study (epochs, at most); treatments:
-    # how many of them run (None: all; quick runs the four the claims check reads); seeds:
+    # overfit_n: training images for the overfitting study (epochs, at most);
+    # treatments:
+    # how many of them run (None: all; quick runs the four the claims check reads);
+    # seeds:
     # repeats of every treatment; imbalance_n: images for the imbalance study (epochs);
     # base_n: images for the model that is pruned and exported (epochs); runs: timed
     # single-image calls (per round); rounds: alternating rounds of the pruning timing;
-    # lab_n: images in the lab of section 6; timing_pairs: plain and built-first fits timed
+    # lab_n: images in the lab of section 6; timing_pairs: plain and built-first fits
+    # timed
     # there
-    "quick": {"overfit_n": 300, "overfit_epochs": 1, "treatments": 4, "seeds": 1,
-              "imbalance_n": 1_000, "imbalance_epochs": 1, "base_n": 600, "base_epochs": 1,
-              "runs": 20, "rounds": 3, "lab_n": 320, "timing_pairs": 2, "n_val": 500, "n_test": 1_000,
-              "sparsities": (0.9,)},
-    "full": {"overfit_n": 1_000, "overfit_epochs": 20, "treatments": None, "seeds": 5,
-             "imbalance_n": 6_000, "imbalance_epochs": 3, "base_n": 20_000, "base_epochs": 3,
-             "runs": 300, "rounds": 10, "lab_n": 2_000, "timing_pairs": 5, "n_val": 1_000, "n_test": None,
-             "sparsities": (0.5, 0.75, 0.9, 0.95)},
+    "quick": {
+        "overfit_n": 300,
+        "overfit_epochs": 1,
+        "treatments": 4,
+        "seeds": 1,
+        "imbalance_n": 1_000,
+        "imbalance_epochs": 1,
+        "base_n": 600,
+        "base_epochs": 1,
+        "runs": 20,
+        "rounds": 3,
+        "lab_n": 320,
+        "timing_pairs": 2,
+        "n_val": 500,
+        "n_test": 1_000,
+        "sparsities": (0.9,),
+    },
+    "full": {
+        "overfit_n": 1_000,
+        "overfit_epochs": 20,
+        "treatments": None,
+        "seeds": 5,
+        "imbalance_n": 6_000,
+        "imbalance_epochs": 3,
+        "base_n": 20_000,
+        "base_epochs": 3,
+        "runs": 300,
+        "rounds": 10,
+        "lab_n": 2_000,
+        "timing_pairs": 5,
+        "n_val": 1_000,
+        "n_test": None,
+        "sparsities": (0.5, 0.75, 0.9, 0.95),
+    },
 }
-RARE = (3, 5, 8)        # the digits made rare in the long-tailed set
-RARE_SHARE = 0.02       # ... kept at 2% of their count
+RARE = (3, 5, 8)  # the digits made rare in the long-tailed set
+RARE_SHARE = 0.02  # ... kept at 2% of their count
 
 # %% tags=["nbval-ignore-output"]
 PROFILE = active_profile(PROFILE)
@@ -104,7 +143,10 @@ seed_everything(SEED)
 split = data.load_split()
 x_train, y_train = data.to_model_input(split.x_train), split.y_train
 x_val, y_val = data.to_model_input(split.x_val[: S["n_val"]]), split.y_val[: S["n_val"]]
-x_test, y_test = data.to_model_input(split.x_test[: S["n_test"]]), split.y_test[: S["n_test"]]
+x_test, y_test = (
+    data.to_model_input(split.x_test[: S["n_test"]]),
+    split.y_test[: S["n_test"]],
+)
 seeds = [SEED + k for k in range(S["seeds"])]
 here = describe_machine()
 print(f"profile {PROFILE}: {S}\nmachine: {here}")
@@ -124,20 +166,26 @@ print(f"profile {PROFILE}: {S}\nmachine: {here}")
 # variables first, so Keras traces the training step once instead of twice. The training is
 # the same; the lab in section 6 measures what it saves.
 
+
 # %% tags=["nbval-ignore-output"]
-def small_cnn(l2: float = 0.0, dropout: float = 0.0, name: str = "small_cnn") -> keras.Model:
+def small_cnn(
+    l2: float = 0.0, dropout: float = 0.0, name: str = "small_cnn"
+) -> keras.Model:
     regulariser = keras.regularizers.L2(l2) if l2 else None
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        layers.Conv2D(32, 3, activation="relu", kernel_regularizer=regulariser),
-        layers.MaxPooling2D(),
-        layers.Conv2D(64, 3, activation="relu", kernel_regularizer=regulariser),
-        layers.MaxPooling2D(),
-        layers.Flatten(),
-        layers.Dense(128, activation="relu", kernel_regularizer=regulariser),
-        layers.Dropout(dropout),
-        layers.Dense(10, activation="softmax"),
-    ], name=name)
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(32, 3, activation="relu", kernel_regularizer=regulariser),
+            layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, activation="relu", kernel_regularizer=regulariser),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu", kernel_regularizer=regulariser),
+            layers.Dropout(dropout),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name=name,
+    )
 
 
 TREATMENTS = {  # name -> (L2, dropout, early stopping, augmentation)
@@ -155,22 +203,42 @@ def run_treatment(name: str, seed: int):
     l2, dropout, early, augment = TREATMENTS[name]
     keras.utils.set_random_seed(seed)  # the same initial weights for every treatment
     model = small_cnn(l2, dropout)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     x, y = x_train[: S["overfit_n"]], y_train[: S["overfit_n"]]
     training.build_for_fit(model, x, y)
-    callbacks = [keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=5,
-                                               restore_best_weights=True)] if early else []
+    callbacks = (
+        [
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", patience=5, restore_best_weights=True
+            )
+        ]
+        if early
+        else []
+    )
     policy = training.augmentation_policy(seed=seed) if augment else None
-    history = model.fit(training.batches(x, y, 64, seed, policy), epochs=S["overfit_epochs"],
-                        validation_data=(x_val, y_val), callbacks=callbacks, verbose=0,
-                        shuffle=False)  # training.batches shuffles, with the seed
-    # accuracies measured in inference mode (no dropout, no augmentation) on the same images
-    train_acc = evaluation.accuracy(model, x, y)
-    val_acc = evaluation.accuracy(model, x_val, y_val)
-    return history.history, {"train": 100 * train_acc, "val": 100 * val_acc,
-                             "gap": 100 * (train_acc - val_acc),
-                             "epochs": len(history.history["loss"]), "model": model}
+    history = model.fit(
+        training.batches(x, y, 64, seed, policy),
+        epochs=S["overfit_epochs"],
+        validation_data=(x_val, y_val),
+        callbacks=callbacks,
+        verbose=0,
+        shuffle=False,
+    )  # training.batches shuffles, with the seed
+    # accuracies measured in inference mode (no dropout, no augmentation) on the same
+    # images
+    train_acc = measure.accuracy(model, x, y)
+    val_acc = measure.accuracy(model, x_val, y_val)
+    return history.history, {
+        "train": 100 * train_acc,
+        "val": 100 * val_acc,
+        "gap": 100 * (train_acc - val_acc),
+        "epochs": len(history.history["loss"]),
+        "model": model,
+    }
 
 
 start = time.perf_counter()
@@ -201,7 +269,7 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 for _, r in overfit.values():
-    r["test"] = 100 * evaluation.accuracy(r["model"], x_test, y_test)
+    r["test"] = 100 * measure.accuracy(r["model"], x_test, y_test)
 
 
 def interval_text(values, unit=""):
@@ -211,9 +279,16 @@ def interval_text(values, unit=""):
 
 markdown_table(
     ["treatment", "train, %", "validation, %", "gap, points", "test, %", "epochs run"],
-    [[name] + [interval_text([overfit[name, s][1][k] for s in seeds])
-               for k in ("train", "val", "gap", "test")]
-     + [", ".join(str(overfit[name, s][1]["epochs"]) for s in seeds)] for name in TREATMENTS])
+    [
+        [name]
+        + [
+            interval_text([overfit[name, s][1][k] for s in seeds])
+            for k in ("train", "val", "gap", "test")
+        ]
+        + [", ".join(str(overfit[name, s][1]["epochs"]) for s in seeds)]
+        for name in TREATMENTS
+    ],
+)
 
 # %% [markdown]
 # Which remedy buys the most here? Paired differences from `none` in the gap and in
@@ -225,21 +300,37 @@ markdown_table(
 # %% tags=["nbval-ignore-output"]
 remedy = {}
 for name in list(TREATMENTS)[1:]:
-    gap = claims.paired_difference([overfit[name, s][1]["gap"] for s in seeds],
-                                   [overfit["none", s][1]["gap"] for s in seeds])
-    val = claims.paired_difference([overfit[name, s][1]["val"] for s in seeds],
-                                   [overfit["none", s][1]["val"] for s in seeds])
+    gap = claims.paired_difference(
+        [overfit[name, s][1]["gap"] for s in seeds],
+        [overfit["none", s][1]["gap"] for s in seeds],
+    )
+    val = claims.paired_difference(
+        [overfit[name, s][1]["val"] for s in seeds],
+        [overfit["none", s][1]["val"] for s in seeds],
+    )
     remedy[name] = (gap, val)
 best = max(remedy, key=lambda n: remedy[n][1].estimate)
-markdown_table(["treatment", "gap change, points (95% interval)",
-                "validation change, points (95% interval)"],
-               [[n, f"{g.estimate:+.1f} ({g.low:+.1f} to {g.high:+.1f})",
-                 f"{v.estimate:+.1f} ({v.low:+.1f} to {v.high:+.1f})"]
-                for n, (g, v) in remedy.items()])
+markdown_table(
+    [
+        "treatment",
+        "gap change, points (95% interval)",
+        "validation change, points (95% interval)",
+    ],
+    [
+        [
+            n,
+            f"{g.estimate:+.1f} ({g.low:+.1f} to {g.high:+.1f})",
+            f"{v.estimate:+.1f} ({v.low:+.1f} to {v.high:+.1f})",
+        ]
+        for n, (g, v) in remedy.items()
+    ],
+)
 
 # %% tags=["nbval-ignore-output"]
-print(f"largest mean gain in validation accuracy: {best} ({remedy[best][1].estimate:+.1f} "
-      "points)")
+print(
+    f"largest mean gain in validation accuracy: {best} ({remedy[best][1].estimate:+.1f}"
+    " points)"
+)
 
 # %% [markdown]
 # ## 2 · Class imbalance, provoked and cured
@@ -262,62 +353,96 @@ print(f"largest mean gain in validation accuracy: {best} ({remedy[best][1].estim
 rng = np.random.default_rng(SEED)
 pool = rng.permutation(len(y_train))[: S["imbalance_n"]]
 keep = np.concatenate([
-    pool[y_train[pool] == c][: max(2, int(RARE_SHARE * (y_train[pool] == c).sum()))
-                              if c in RARE else None] for c in range(10)])
+    pool[y_train[pool] == c][
+        : max(2, int(RARE_SHARE * (y_train[pool] == c).sum())) if c in RARE else None
+    ]
+    for c in range(10)
+])
 x_tail, y_tail = x_train[keep], y_train[keep]
 counts = np.bincount(y_tail, minlength=10)
 weights = compute_class_weight("balanced", classes=np.arange(10), y=y_tail)
-markdown_table(["digit"] + list(range(10)),
-               [["images in the long-tailed set"] + counts.tolist(),
-                ["balanced class weight"] + [f"{w:.2f}" for w in weights]])
+markdown_table(
+    ["digit"] + list(range(10)),
+    [
+        ["images in the long-tailed set"] + counts.tolist(),
+        ["balanced class weight"] + [f"{w:.2f}" for w in weights],
+    ],
+)
+
 
 # %% tags=["nbval-ignore-output"]
 def oversampled(x, y, seed, batch=128):
     """Every class drawn equally often, rare images repeated; endless, so fit needs
     steps_per_epoch."""
-    per_class = [tf.data.Dataset.from_tensor_slices((x[y == c], y[y == c]))
-                 .shuffle(int((y == c).sum()), seed=seed).repeat() for c in np.unique(y)]
+    per_class = [
+        tf.data.Dataset.from_tensor_slices((x[y == c], y[y == c]))
+        .shuffle(int((y == c).sum()), seed=seed)
+        .repeat()
+        for c in np.unique(y)
+    ]
     return tf.data.Dataset.sample_from_datasets(per_class, seed=seed).batch(batch)
 
 
 def train_imbalanced(x, y, method: str, seed: int) -> keras.Model:
     keras.utils.set_random_seed(seed)
     model = small_cnn()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     training.build_for_fit(model, x, y)
     epochs = S["imbalance_epochs"]
     if method == "oversampling":
-        model.fit(oversampled(x, y, seed), steps_per_epoch=len(y) // 128 + 1, epochs=epochs,
-                  verbose=0, shuffle=False)
+        model.fit(
+            oversampled(x, y, seed),
+            steps_per_epoch=len(y) // 128 + 1,
+            epochs=epochs,
+            verbose=0,
+            shuffle=False,
+        )
     else:
         class_weight = None
         if method == "class weights":
             w = compute_class_weight("balanced", classes=np.unique(y), y=y)
             class_weight = dict(zip(np.unique(y).tolist(), w))
-        model.fit(training.batches(x, y, 128, seed), epochs=epochs, class_weight=class_weight,
-                  verbose=0, shuffle=False)
+        model.fit(
+            training.batches(x, y, 128, seed),
+            epochs=epochs,
+            class_weight=class_weight,
+            verbose=0,
+            shuffle=False,
+        )
     return model
 
 
 def balanced_scores(model):
     predicted = model.predict(x_test, batch_size=1000, verbose=0).argmax(axis=1)
     recall = recall_score(y_test, predicted, average=None, labels=range(10))
-    return {"accuracy": 100 * (predicted == y_test).mean(),
-            "balanced accuracy": 100 * balanced_accuracy_score(y_test, predicted),
-            "macro-F1": 100 * f1_score(y_test, predicted, average="macro"),
-            "rare digits' recall": 100 * recall[list(RARE)].mean()}
+    return {
+        "accuracy": 100 * (predicted == y_test).mean(),
+        "balanced accuracy": 100 * balanced_accuracy_score(y_test, predicted),
+        "macro-F1": 100 * f1_score(y_test, predicted, average="macro"),
+        "rare digits' recall": 100 * recall[list(RARE)].mean(),
+    }
 
 
 METHODS = ("no correction", "class weights", "oversampling")
 start = time.perf_counter()
-imbalance = {(m, s): balanced_scores(train_imbalanced(x_tail, y_tail, m, s))
-             for s in tqdm(seeds, desc="seeds") for m in METHODS}
+imbalance = {
+    (m, s): balanced_scores(train_imbalanced(x_tail, y_tail, m, s))
+    for s in tqdm(seeds, desc="seeds")
+    for m in METHODS
+}
 print(f"{len(imbalance)} runs in {time.perf_counter() - start:.0f} s")
 METRICS = list(imbalance[METHODS[0], SEED])
-markdown_table(["method"] + [f"{k}, %" for k in METRICS],
-               [[m] + [interval_text([imbalance[m, s][k] for s in seeds]) for k in METRICS]
-                for m in METHODS])
+markdown_table(
+    ["method"] + [f"{k}, %" for k in METRICS],
+    [
+        [m] + [interval_text([imbalance[m, s][k] for s in seeds]) for k in METRICS]
+        for m in METHODS
+    ],
+)
 
 # %% [markdown]
 # And on the real, mildly imbalanced MNIST (a subset of the same size, no digit cut): do
@@ -325,22 +450,33 @@ markdown_table(["method"] + [f"{k}, %" for k in METRICS],
 
 # %% tags=["nbval-ignore-output"]
 natural = pool
-real = {(m, s): balanced_scores(train_imbalanced(x_train[natural], y_train[natural], m, s))
-        for s in tqdm(seeds, desc="seeds") for m in ("no correction", "class weights")}
+real = {
+    (m, s): balanced_scores(train_imbalanced(x_train[natural], y_train[natural], m, s))
+    for s in tqdm(seeds, desc="seeds")
+    for m in ("no correction", "class weights")
+}
 real_diff = claims.paired_difference(
     [real["class weights", s]["balanced accuracy"] for s in seeds],
-    [real["no correction", s]["balanced accuracy"] for s in seeds])
-tail_diff = {m: claims.paired_difference(
-    [imbalance[m, s]["balanced accuracy"] for s in seeds],
-    [imbalance["no correction", s]["balanced accuracy"] for s in seeds])
-    for m in ("class weights", "oversampling")}
-print(f"real MNIST subset, class weights minus none, balanced accuracy: "
-      f"{real_diff.estimate:+.2f} points ({real_diff.low:+.2f} to {real_diff.high:+.2f}); "
-      f"class counts from {np.bincount(y_train[natural]).min()} to "
-      f"{np.bincount(y_train[natural]).max()}")
+    [real["no correction", s]["balanced accuracy"] for s in seeds],
+)
+tail_diff = {
+    m: claims.paired_difference(
+        [imbalance[m, s]["balanced accuracy"] for s in seeds],
+        [imbalance["no correction", s]["balanced accuracy"] for s in seeds],
+    )
+    for m in ("class weights", "oversampling")
+}
+print(
+    "real MNIST subset, class weights minus none, balanced accuracy:"
+    f" {real_diff.estimate:+.2f} points ({real_diff.low:+.2f} to"
+    f" {real_diff.high:+.2f}); class counts from {np.bincount(y_train[natural]).min()}"
+    f" to {np.bincount(y_train[natural]).max()}"
+)
 for m, d in tail_diff.items():
-    print(f"long-tailed set, {m} minus none, balanced accuracy: {d.estimate:+.2f} points "
-          f"({d.low:+.2f} to {d.high:+.2f})")
+    print(
+        f"long-tailed set, {m} minus none, balanced accuracy: {d.estimate:+.2f} points "
+        f"({d.low:+.2f} to {d.high:+.2f})"
+    )
 
 # %% [markdown]
 # ## 3 · Pruning in Keras 3
@@ -360,18 +496,28 @@ import inspect
 
 from IPython.display import Code
 
-Code(inspect.getsource(pruning.magnitude_mask) + "\n\n"
-     + inspect.getsource(pruning.MagnitudePruning), language="python")
+Code(
+    inspect.getsource(pruning.magnitude_mask)
+    + "\n\n"
+    + inspect.getsource(pruning.MagnitudePruning),
+    language="python",
+)
 
 # %% [markdown]
 # The schedule and the mask on a tiny example:
 
 # %%
-print("polynomial schedule, 0 -> 90% over steps 0-100: "
-      + ", ".join(f"step {t}: {pruning.polynomial_sparsity(t, 0, 100, 0.0, 0.9):.2f}"
-                  for t in (0, 25, 50, 75, 100)))
+print(
+    "polynomial schedule, 0 -> 90% over steps 0-100: "
+    + ", ".join(
+        f"step {t}: {pruning.polynomial_sparsity(t, 0, 100, 0.0, 0.9):.2f}"
+        for t in (0, 25, 50, 75, 100)
+    )
+)
 w = np.array([[0.5, -0.01], [0.2, -0.9]])
-print("magnitude mask of", w.tolist(), "at 50%:", pruning.magnitude_mask(w, 0.5).tolist())
+print(
+    "magnitude mask of", w.tolist(), "at 50%:", pruning.magnitude_mask(w, 0.5).tolist()
+)
 
 # %% [markdown]
 # A base model (the same small CNN) trains on `base_n` images; then copies are fine-tuned
@@ -387,24 +533,35 @@ workdir = Path(scratch.name)
 x_base, y_base = x_train[: S["base_n"]], y_train[: S["base_n"]]
 keras.utils.set_random_seed(SEED)
 base = small_cnn(name="base")
-base.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-             metrics=["accuracy"])
+base.compile(
+    optimizer=keras.optimizers.Adam(1e-3),
+    loss="sparse_categorical_crossentropy",
+    metrics=["accuracy"],
+)
 training.build_for_fit(base, x_base, y_base)
-base.fit(training.batches(x_base, y_base, 128, SEED), epochs=S["base_epochs"], verbose=0,
-         shuffle=False)
+base.fit(
+    training.batches(x_base, y_base, 128, SEED),
+    epochs=S["base_epochs"],
+    verbose=0,
+    shuffle=False,
+)
 steps = int(np.ceil(len(y_base) / 128))
 
 
 def copy_of(model):
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
-    clone.compile(optimizer=keras.optimizers.Adam(5e-4),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    clone.compile(
+        optimizer=keras.optimizers.Adam(5e-4),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return training.build_for_fit(clone, x_base, y_base)
 
 
 def gzip_kb(path: Path) -> float:
-    """Size after gzip at its default level (6; level 9 is several times slower on sparse
+    """Size after gzip at its default level (6; level 9 is several times slower on
+    sparse
     weights and hardly smaller)."""
     return len(gzip.compress(path.read_bytes(), 6)) / 1024
 
@@ -417,8 +574,9 @@ def tflite_file(model, variant="float32") -> Path:
     converted once per variant."""
     if id(model) not in _saved_models:
         name = f"m{len(_saved_models)}"
-        _saved_models[id(model)] = export.export_saved_model(model, workdir / f"saved_{name}",
-                                                             name=name)
+        _saved_models[id(model)] = export.export_saved_model(
+            model, workdir / f"saved_{name}", name=name
+        )
     saved = _saved_models[id(model)]
     key = (id(model), variant)
     if key not in _tflite_files:
@@ -431,44 +589,85 @@ def tflite_file(model, variant="float32") -> Path:
 def row(model, name):
     keras_path = workdir / f"{name}.keras"
     model.save(keras_path)
-    return {"sparsity": 100 * pruning.sparsity(model),
-            "val": 100 * evaluation.accuracy(model, x_val, y_val),
-            "keras_kb": gzip_kb(keras_path),
-            "tflite_kb": gzip_kb(tflite_file(model))}
+    return {
+        "sparsity": 100 * pruning.sparsity(model),
+        "val": 100 * measure.accuracy(model, x_val, y_val),
+        "keras_kb": gzip_kb(keras_path),
+        "tflite_kb": gzip_kb(tflite_file(model)),
+    }
 
 
 start = time.perf_counter()
 pruned_models = {"dense (not pruned)": base}
 for target in tqdm(SPARSITIES, desc="sparsity targets"):
     model = copy_of(base)
-    model.fit(training.batches(x_base, y_base, 128, SEED), epochs=1, verbose=0, shuffle=False,
-              callbacks=[pruning.MagnitudePruning(target, 0, int(0.7 * steps),
-                                                  frequency=max(1, steps // 10))])
+    model.fit(
+        training.batches(x_base, y_base, 128, SEED),
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+        callbacks=[
+            pruning.MagnitudePruning(
+                target, 0, int(0.7 * steps), frequency=max(1, steps // 10)
+            )
+        ],
+    )
     pruned_models[f"magnitude, {target:.0%}"] = model
 literal = copy_of(base)
 pruning.prune_below(literal, 0.01)
 pruned_models["below 0.01, no fine-tuning"] = literal
 literal_ft = copy_of(literal)
-literal_ft.fit(training.batches(x_base, y_base, 128, SEED), epochs=1, verbose=0,
-               shuffle=False, callbacks=[pruning.KeepZeros()])
+literal_ft.fit(
+    training.batches(x_base, y_base, 128, SEED),
+    epochs=1,
+    verbose=0,
+    shuffle=False,
+    callbacks=[pruning.KeepZeros()],
+)
 pruned_models["below 0.01, one epoch fine-tuning"] = literal_ft
-prune_rows = {name: row(m, f"pruned{i}") for i, (name, m) in enumerate(pruned_models.items())}
+prune_rows = {
+    name: row(m, f"pruned{i}") for i, (name, m) in enumerate(pruned_models.items())
+}
 print(f"pruned and measured in {time.perf_counter() - start:.0f} s")
-markdown_table(["model", "sparsity of prunable weights, %", "validation accuracy, %",
-                ".keras gzip, KB", ".tflite gzip, KB"],
-               [[n, f"{r['sparsity']:.1f}", f"{r['val']:.2f}", f"{r['keras_kb']:.0f}",
-                 f"{r['tflite_kb']:.0f}"] for n, r in prune_rows.items()])
+markdown_table(
+    [
+        "model",
+        "sparsity of prunable weights, %",
+        "validation accuracy, %",
+        ".keras gzip, KB",
+        ".tflite gzip, KB",
+    ],
+    [
+        [
+            n,
+            f"{r['sparsity']:.1f}",
+            f"{r['val']:.2f}",
+            f"{r['keras_kb']:.0f}",
+            f"{r['tflite_kb']:.0f}",
+        ]
+        for n, r in prune_rows.items()
+    ],
+)
 
 # %% tags=["nbval-ignore-output"]
 fig, ax = plt.subplots(figsize=(6, 3.5))
 names = ["dense (not pruned)"] + [f"magnitude, {t:.0%}" for t in SPARSITIES]
-ax.plot([prune_rows[n]["sparsity"] for n in names], [prune_rows[n]["val"] for n in names],
-        "o-", label="magnitude pruning + 1 epoch")
-for n, marker in (("below 0.01, no fine-tuning", "s"),
-                  ("below 0.01, one epoch fine-tuning", "D")):
+ax.plot(
+    [prune_rows[n]["sparsity"] for n in names],
+    [prune_rows[n]["val"] for n in names],
+    "o-",
+    label="magnitude pruning + 1 epoch",
+)
+for n, marker in (
+    ("below 0.01, no fine-tuning", "s"),
+    ("below 0.01, one epoch fine-tuning", "D"),
+):
     ax.plot(prune_rows[n]["sparsity"], prune_rows[n]["val"], marker, label=n)
-ax.set(xlabel="sparsity of prunable weights, %", ylabel="validation accuracy, %",
-       title="accuracy against sparsity")
+ax.set(
+    xlabel="sparsity of prunable weights, %",
+    ylabel="validation accuracy, %",
+    title="accuracy against sparsity",
+)
 ax.legend(fontsize=7)
 plt.show()
 
@@ -484,7 +683,9 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 dense_f32 = export.TFLiteModel(tflite_file(base), num_threads=1)
-sparse_f32 = export.TFLiteModel(tflite_file(pruned_models["magnitude, 90%"]), num_threads=1)
+sparse_f32 = export.TFLiteModel(
+    tflite_file(pruned_models["magnitude, 90%"]), num_threads=1
+)
 sparse_int8_path = tflite_file(pruned_models["magnitude, 90%"], "int8")
 sparse_int8 = export.TFLiteModel(sparse_int8_path, num_threads=1)
 p50 = {"dense": [], "pruned": []}
@@ -492,17 +693,24 @@ for r in range(S["rounds"]):
     order = ["dense", "pruned"] if r % 2 == 0 else ["pruned", "dense"]
     for name in order:
         predict = (dense_f32 if name == "dense" else sparse_f32).predict
-        p50[name].append(evaluation.latency_ms(predict, x_test[:50], runs=S["runs"])["p50"])
-prune_speed = claims.t_interval(np.divide(p50["dense"], p50["pruned"]),
-                                what="alternating rounds")
+        p50[name].append(
+            measure.latency_ms(predict, x_test[:50], runs=S["runs"])["p50"]
+        )
+prune_speed = claims.t_interval(
+    np.divide(p50["dense"], p50["pruned"]), what="alternating rounds"
+)
 int8_acc = 100 * (sparse_int8.predict(x_val).argmax(1) == y_val).mean()
-print(f"90% pruned + int8: {gzip_kb(sparse_int8_path):.0f} KB gzip (dense float32 "
-      f"{prune_rows['dense (not pruned)']['tflite_kb']:.0f} KB), validation accuracy "
-      f"{int8_acc:.2f}%")
-print(f"single-image p50, LiteRT float32, one thread, median of {S['rounds']} rounds: dense "
-      f"{np.median(p50['dense']):.3f} ms, 90% pruned {np.median(p50['pruned']):.3f} ms; "
-      f"dense/pruned {prune_speed.estimate:.3f}x ({prune_speed.low:.3f}x to "
-      f"{prune_speed.high:.3f}x)")
+print(
+    f"90% pruned + int8: {gzip_kb(sparse_int8_path):.0f} KB gzip (dense float32 "
+    f"{prune_rows['dense (not pruned)']['tflite_kb']:.0f} KB), validation accuracy "
+    f"{int8_acc:.2f}%"
+)
+print(
+    f"single-image p50, LiteRT float32, one thread, median of {S['rounds']} rounds:"
+    f" dense {np.median(p50['dense']):.3f} ms, 90% pruned"
+    f" {np.median(p50['pruned']):.3f} ms; dense/pruned {prune_speed.estimate:.3f}x"
+    f" ({prune_speed.low:.3f}x to {prune_speed.high:.3f}x)"
+)
 
 # %% [markdown]
 # ## 4 · Other runtimes on this CPU
@@ -510,8 +718,8 @@ print(f"single-image p50, LiteRT float32, one thread, median of {S['rounds']} ro
 # The dense base model, exported with Keras 3's own exporters (`model.export(path,
 # format="onnx")` through tf2onnx, `format="openvino"`), and run in one session on:
 # TensorFlow (a `tf.function`), LiteRT float32 and int8, ONNX Runtime, and OpenVINO. Every
-# runtime gets the machine's threads where it has a setting (`runtimes.onnx_runner`,
-# `runtimes.openvino_runner`). Every row computes in float32: on a CPU with native bfloat16
+# runtime gets the machine's threads where it has a setting (`inference_runtimes.onnx_runner`,
+# `inference_runtimes.openvino_runner`). Every row computes in float32: on a CPU with native bfloat16
 # (AVX-512 BF16 or AMX) OpenVINO would otherwise choose bfloat16 by itself, so
 # `openvino_runner` asks for float32 (the cell prints OpenVINO's own choice for this CPU).
 # Measured side by side: single-image p50/p99, batch-64 throughput, file size, and agreement
@@ -527,43 +735,73 @@ with warnings.catch_warnings():  # tf2onnx's own FutureWarning about np.object
     warnings.simplefilter("ignore", FutureWarning)
     base.export(str(onnx_path), format="onnx", verbose=False)
 base.export(str(ov_path), format="openvino")
-serving_fn = tf.function(lambda x: base(x, training=False),
-                         input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
+serving_fn = tf.function(
+    lambda x: base(x, training=False),
+    input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
+)
 f32_path, int8_path = tflite_file(base), tflite_file(base, "int8")
 lite_f32 = export.TFLiteModel(f32_path, num_threads=threads)
 lite_int8 = export.TFLiteModel(int8_path, num_threads=threads)
-print("OpenVINO's own choice of precision on this CPU:",
-      openvino.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name(),
-      "(f32 asked below)")
+print(
+    "OpenVINO's own choice of precision on this CPU:",
+    openvino.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name(),
+    "(f32 asked below)",
+)
 
 
 RUNTIMES = {
     "TensorFlow (tf.function)": (lambda x: serving_fn(tf.constant(x)).numpy(), None),
     "LiteRT float32": (lite_f32.predict, f32_path),
     "LiteRT int8": (lite_int8.predict, int8_path),
-    "ONNX Runtime": (runtimes.onnx_runner(onnx_path, threads), onnx_path),
-    "OpenVINO": (runtimes.openvino_runner(ov_path, threads), ov_path),
+    "ONNX Runtime": (inference_runtimes.onnx_runner(onnx_path, threads), onnx_path),
+    "OpenVINO": (inference_runtimes.openvino_runner(ov_path, threads), ov_path),
 }
 reference = base.predict(x_test, batch_size=1000, verbose=0)
 batch64 = x_test[:64]
 runtime_rows, latencies = {}, {}
 for name, (predict, path) in tqdm(RUNTIMES.items(), desc="runtimes"):
-    outputs = np.concatenate([predict(x_test[i:i + 500]) for i in range(0, len(x_test), 500)])
-    agree = runtimes.agreement(reference, outputs)  # all end in the model's softmax
-    latencies[name] = evaluation.latency_ms(predict, x_test[:50], runs=S["runs"])
+    outputs = np.concatenate(
+        [predict(x_test[i : i + 500]) for i in range(0, len(x_test), 500)]
+    )
+    agree = inference_runtimes.agreement(
+        reference, outputs
+    )  # all end in the model's softmax
+    latencies[name] = measure.latency_ms(predict, x_test[:50], runs=S["runs"])
     predict(batch64)
     start, calls = time.perf_counter(), max(5, S["runs"] // 10)
     for _ in range(calls):
         predict(batch64)
     throughput = calls * 64 / (time.perf_counter() - start)
-    size = (path.stat().st_size + (path.with_suffix(".bin").stat().st_size
-                                   if path.suffix == ".xml" else 0)) / 1024 if path else None
-    runtime_rows[name] = [name, f"{latencies[name]['p50']:.3f}", f"{latencies[name]['p99']:.3f}",
-                          f"{throughput:,.0f}", "-" if size is None else f"{size:.0f}",
-                          f"{100 * agree.argmax:.2f}", f"{agree.max_difference:.1e}"]
-markdown_table(["runtime", "p50, ms", "p99, ms", "batch-64 images/s", "file, KB",
-                "same digit as Keras, %", "max probability difference"],
-               list(runtime_rows.values()))
+    size = (
+        (
+            path.stat().st_size
+            + (path.with_suffix(".bin").stat().st_size if path.suffix == ".xml" else 0)
+        )
+        / 1024
+        if path
+        else None
+    )
+    runtime_rows[name] = [
+        name,
+        f"{latencies[name]['p50']:.3f}",
+        f"{latencies[name]['p99']:.3f}",
+        f"{throughput:,.0f}",
+        "-" if size is None else f"{size:.0f}",
+        f"{100 * agree.argmax:.2f}",
+        f"{agree.max_difference:.1e}",
+    ]
+markdown_table(
+    [
+        "runtime",
+        "p50, ms",
+        "p99, ms",
+        "batch-64 images/s",
+        "file, KB",
+        "same digit as Keras, %",
+        "max probability difference",
+    ],
+    list(runtime_rows.values()),
+)
 
 # %% [markdown]
 # NNCF, OpenVINO's quantiser, is not used: it has no TensorFlow backend (it would quantise
@@ -579,14 +817,18 @@ markdown_table(["runtime", "p50, ms", "p99, ms", "batch-64 images/s", "file, KB"
 # only where both exist; elsewhere it prints why it was skipped.
 
 # %% tags=["nbval-ignore-output"]
-available, reason = runtimes.tensorrt_status()
+available, reason = inference_runtimes.tensorrt_status()
 if available:
     for precision in ("fp16", "int8"):
-        engine = runtimes.tensorrt_runner(onnx_path, precision, calibration=x_base[:500])
-        agree = runtimes.agreement(reference[:1000], engine(x_test[:1000]))
-        lat = evaluation.latency_ms(engine, x_test[:50], runs=S["runs"])
-        print(f"TensorRT {precision} on {here}: p50 {lat['p50']:.3f} ms, p99 "
-              f"{lat['p99']:.3f} ms, same digit as Keras on {100 * agree.argmax:.2f}%")
+        engine = inference_runtimes.tensorrt_runner(
+            onnx_path, precision, calibration=x_base[:500]
+        )
+        agree = inference_runtimes.agreement(reference[:1000], engine(x_test[:1000]))
+        lat = measure.latency_ms(engine, x_test[:50], runs=S["runs"])
+        print(
+            f"TensorRT {precision} on {here}: p50 {lat['p50']:.3f} ms, p99 "
+            f"{lat['p99']:.3f} ms, same digit as Keras on {100 * agree.argmax:.2f}%"
+        )
 else:
     print(f"TensorRT not measured: {reason}.")
 
@@ -603,17 +845,25 @@ x_lab, y_lab = x_train[: S["lab_n"]], y_train[: S["lab_n"]]
 
 def lab_model(output="softmax", momentum=None):
     keras.utils.set_random_seed(SEED)
-    stack = [keras.Input((28, 28, 1)), layers.Conv2D(16, 3, activation="relu"),
-             layers.MaxPooling2D()]
+    stack = [
+        keras.Input((28, 28, 1)),
+        layers.Conv2D(16, 3, activation="relu"),
+        layers.MaxPooling2D(),
+    ]
     if momentum is not None:
         stack.append(layers.BatchNormalization(momentum=momentum))
     stack += [layers.Flatten(), layers.Dense(10, activation=output)]
     return keras.Sequential(stack)
 
 
-def compiled(model, lr=1e-3, from_logits=False, loss=keras.losses.SparseCategoricalCrossentropy):
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss(from_logits=from_logits),
-                  metrics=["accuracy"])
+def compiled(
+    model, lr=1e-3, from_logits=False, loss=keras.losses.SparseCategoricalCrossentropy
+):
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss=loss(from_logits=from_logits),
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -621,7 +871,11 @@ def lab_fit(model, x, y, epochs=2) -> str:
     """Train briefly; the last epoch's loss and training accuracy, as words."""
     training.build_for_fit(model, x, y)
     history = model.fit(x, y, batch_size=64, epochs=epochs, verbose=0).history
-    return f"loss {history['loss'][-1]:.3g}, training accuracy {100 * history['accuracy'][-1]:.1f}%"
+    return (
+        f"loss {history['loss'][-1]:.3g}, training accuracy"
+        f" {100 * history['accuracy'][-1]:.1f}%"
+    )
+
 
 # %% [markdown]
 # **Slow or stuck, case 1: inputs not scaled.** Pixels 0-255 straight into the network.
@@ -659,13 +913,20 @@ print(diagnostics.overfit_one_batch(fixed, x_lab, y_lab, steps=30))
 model = compiled(lab_model(None), lr=10.0, from_logits=True)
 print("symptom:", lab_fit(model, x_lab, y_lab))
 finding, curve = diagnostics.learning_rate_range(
-    compiled(lab_model(None), lr=10.0, from_logits=True), x_lab, y_lab,
-    rates=10.0 ** np.arange(-4, 1.5, 1.0))
+    compiled(lab_model(None), lr=10.0, from_logits=True),
+    x_lab,
+    y_lab,
+    rates=10.0 ** np.arange(-4, 1.5, 1.0),
+)
 print(finding)
 fig, ax = plt.subplots(figsize=(5, 2.8))
 ax.semilogx([r for r, _ in curve], [min(loss, 1e3) for _, loss in curve], "o-")
-ax.set(xlabel="learning rate", ylabel="loss after 5 steps (capped at 1000)",
-       title="learning-rate range test", yscale="log")
+ax.set(
+    xlabel="learning rate",
+    ylabel="loss after 5 steps (capped at 1000)",
+    title="learning-rate range test",
+    yscale="log",
+)
 plt.show()
 
 # %% [markdown]
@@ -676,7 +937,9 @@ plt.show()
 one_hot = np.eye(10)[y_lab]
 model = compiled(lab_model())
 try:
-    print("symptom: it trained, on labels it misread:", lab_fit(model, x_lab, one_hot, 1))
+    print(
+        "symptom: it trained, on labels it misread:", lab_fit(model, x_lab, one_hot, 1)
+    )
 except Exception as err:  # Keras reports a shape mismatch; show its first line
     print("symptom:", type(err).__name__, str(err).splitlines()[0][:150])
 print(diagnostics.label_format(one_hot, model))
@@ -691,12 +954,18 @@ print(diagnostics.label_format(one_hot, model))
 steps_short = max(5, S["lab_n"] // 64 // 2)
 for momentum in (0.999, 0.9):
     model = training.build_for_fit(compiled(lab_model(momentum=momentum)), x_lab, y_lab)
-    model.fit(x_lab, y_lab, batch_size=64, epochs=1, steps_per_epoch=steps_short, verbose=0)
-    train_mode = (np.asarray(model(x_val[:1000], training=True)).argmax(1)
-                  == y_val[:1000]).mean()
-    infer_mode = evaluation.accuracy(model, x_val[:1000], y_val[:1000])
-    print(f"momentum {momentum}: {steps_short} steps; validation accuracy with batch "
-          f"statistics {100 * train_mode:.1f}%, with moving averages {100 * infer_mode:.1f}%")
+    model.fit(
+        x_lab, y_lab, batch_size=64, epochs=1, steps_per_epoch=steps_short, verbose=0
+    )
+    train_mode = (
+        np.asarray(model(x_val[:1000], training=True)).argmax(1) == y_val[:1000]
+    ).mean()
+    infer_mode = measure.accuracy(model, x_val[:1000], y_val[:1000])
+    print(
+        f"momentum {momentum}: {steps_short} steps; validation accuracy with batch"
+        f" statistics {100 * train_mode:.1f}%, with moving averages"
+        f" {100 * infer_mode:.1f}%"
+    )
     print("  ", diagnostics.batchnorm_settled(model, x_val[:1000]))
 
 # %% [markdown]
@@ -706,16 +975,24 @@ for momentum in (0.999, 0.9):
 # %% tags=["nbval-ignore-output"]
 keras.utils.set_random_seed(SEED)
 model = small_cnn(dropout=0.5)
-model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.compile(
+    optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+)
 training.build_for_fit(model, x_lab, y_lab)
-history = model.fit(training.batches(x_lab, y_lab, 64, SEED,
-                                     training.augmentation_policy(seed=SEED)),
-                    validation_data=(x_val, y_val), epochs=3, verbose=0,
-                    shuffle=False).history
+history = model.fit(
+    training.batches(x_lab, y_lab, 64, SEED, training.augmentation_policy(seed=SEED)),
+    validation_data=(x_val, y_val),
+    epochs=3,
+    verbose=0,
+    shuffle=False,
+).history
 print(diagnostics.validation_above_training(history))
-print(f"training accuracy re-measured in inference mode: "
-      f"{100 * evaluation.accuracy(model, x_lab, y_lab):.1f}% (fit reported "
-      f"{100 * history['accuracy'][-1]:.1f}%; validation {100 * history['val_accuracy'][-1]:.1f}%)")
+print(
+    "training accuracy re-measured in inference mode:"
+    f" {100 * measure.accuracy(model, x_lab, y_lab):.1f}% (fit reported"
+    f" {100 * history['accuracy'][-1]:.1f}%; validation"
+    f" {100 * history['val_accuracy'][-1]:.1f}%)"
+)
 
 # %% [markdown]
 # **Leakage between validation and test.** A "validation" set cut from a shuffled mix of the
@@ -737,6 +1014,7 @@ print(diagnostics.leakage(split.x_val, split.x_test))
 # seed trains for one epoch both ways, alternately, `timing_pairs` times; the time of the
 # built-first run includes the building.
 
+
 # %% tags=["nbval-ignore-output"]
 def first_fit(build_first: bool) -> tuple[float, list[float]]:
     model = compiled(lab_model())
@@ -749,18 +1027,21 @@ def first_fit(build_first: bool) -> tuple[float, list[float]]:
 
 pairs = [(first_fit(False), first_fit(True)) for _ in range(S["timing_pairs"])]
 plain_s, built_s = (np.median([pair[k][0] for pair in pairs]) for k in (0, 1))
-print(f"first epoch, median of {len(pairs)}: {plain_s:.2f} s as it comes, {built_s:.2f} s "
-      f"built first ({plain_s / built_s:.2f}x); the same losses both ways: "
-      f"{all(plain[1] == built[1] for plain, built in pairs)}")
+print(
+    f"first epoch, median of {len(pairs)}: {plain_s:.2f} s as it comes, {built_s:.2f} s"
+    f" built first ({plain_s / built_s:.2f}x); the same losses both ways:"
+    f" {all(plain[1] == built[1] for plain, built in pairs)}"
+)
 
 # %% [markdown]
 # ## Claims check
 #
 # The article's fixes, stated as claims and checked with the course's rules
-# (`mnist_course.claims`). None of them is one of the article's numbered claims, and the
+# (`mnist_course.course.claims`). None of them is one of the article's numbered claims, and the
 # article gives no sizes, so each is read as "has a measurable effect in the claimed
 # direction", with the smallest effect worth having stated in the rule: 1 point of
 # generalisation gap or of balanced accuracy, 10% of speed.
+
 
 # %% tags=["nbval-ignore-output"]
 def gap_verdict(name):
@@ -771,35 +1052,68 @@ def p50_ratio(a, b):
     return np.median(a) / np.median(b)
 
 
-openvino_speed = claims.bootstrap_interval(latencies["TensorFlow (tf.function)"]["samples"],
-                                           latencies["OpenVINO"]["samples"],
-                                           statistic=p50_ratio, what="timed calls")
+openvino_speed = claims.bootstrap_interval(
+    latencies["TensorFlow (tf.function)"]["samples"],
+    latencies["OpenVINO"]["samples"],
+    statistic=p50_ratio,
+    what="timed calls",
+)
 checks_06 = [
-    ("L2 (0.001) reduces overfitting", "gap change "
-     f"{remedy['L2 0.001'][0].estimate:+.1f} points", gap_verdict("L2 0.001")),
-    ("Dropout 0.3 reduces overfitting", "gap change "
-     f"{remedy['dropout 0.3'][0].estimate:+.1f} points", gap_verdict("dropout 0.3")),
-    ("early stopping (patience 5) reduces overfitting", "gap change "
-     f"{remedy['early stopping (patience 5)'][0].estimate:+.1f} points",
-     gap_verdict("early stopping (patience 5)")),
-    ("class weights fix class imbalance (long-tailed set)", "balanced accuracy "
-     f"{tail_diff['class weights'].estimate:+.1f} points",
-     claims.effect(1.0, tail_diff["class weights"])),
-    ("class weights fix class imbalance (MNIST's own, mild)", "balanced accuracy "
-     f"{real_diff.estimate:+.2f} points", claims.effect(1.0, real_diff)),
-    ("pruning speeds up inference (90%, LiteRT, one thread)",
-     f"{prune_speed.estimate:.2f}x", claims.ratio(1.1, prune_speed, tolerance=0.0)),
-    ("OpenVINO speeds up inference on an Intel CPU", f"{openvino_speed.estimate:.2f}x "
-     f"TensorFlow's p50 speed on {here}",
-     claims.in_setting(claims.ratio(1.1, openvino_speed, tolerance=0.0), "an Intel CPU",
-                       here, same="Intel" in here)),
-    ("TensorRT speeds up inference on an NVIDIA GPU", "not measured" if not available
-     else "see the TensorRT cell", claims.in_setting(
-         claims.Verdict(claims.UNDECIDED, "needs an NVIDIA GPU", reason), "an NVIDIA GPU",
-         here, same=False)),
+    (
+        "L2 (0.001) reduces overfitting",
+        f"gap change {remedy['L2 0.001'][0].estimate:+.1f} points",
+        gap_verdict("L2 0.001"),
+    ),
+    (
+        "Dropout 0.3 reduces overfitting",
+        f"gap change {remedy['dropout 0.3'][0].estimate:+.1f} points",
+        gap_verdict("dropout 0.3"),
+    ),
+    (
+        "early stopping (patience 5) reduces overfitting",
+        f"gap change {remedy['early stopping (patience 5)'][0].estimate:+.1f} points",
+        gap_verdict("early stopping (patience 5)"),
+    ),
+    (
+        "class weights fix class imbalance (long-tailed set)",
+        f"balanced accuracy {tail_diff['class weights'].estimate:+.1f} points",
+        claims.effect(1.0, tail_diff["class weights"]),
+    ),
+    (
+        "class weights fix class imbalance (MNIST's own, mild)",
+        f"balanced accuracy {real_diff.estimate:+.2f} points",
+        claims.effect(1.0, real_diff),
+    ),
+    (
+        "pruning speeds up inference (90%, LiteRT, one thread)",
+        f"{prune_speed.estimate:.2f}x",
+        claims.ratio(1.1, prune_speed, tolerance=0.0),
+    ),
+    (
+        "OpenVINO speeds up inference on an Intel CPU",
+        f"{openvino_speed.estimate:.2f}x TensorFlow's p50 speed on {here}",
+        claims.in_setting(
+            claims.ratio(1.1, openvino_speed, tolerance=0.0),
+            "an Intel CPU",
+            here,
+            same="Intel" in here,
+        ),
+    ),
+    (
+        "TensorRT speeds up inference on an NVIDIA GPU",
+        "not measured" if not available else "see the TensorRT cell",
+        claims.in_setting(
+            claims.Verdict(claims.UNDECIDED, "needs an NVIDIA GPU", reason),
+            "an NVIDIA GPU",
+            here,
+            same=False,
+        ),
+    ),
 ]
-markdown_table(["the article's fix", "measured here", "verdict", "why"],
-               [[c, m, f"**{v.verdict}**", f"Rule: {v.rule}; {v.why}"] for c, m, v in checks_06])
+markdown_table(
+    ["the article's fix", "measured here", "verdict", "why"],
+    [[c, m, f"**{v.verdict}**", f"Rule: {v.rule}; {v.why}"] for c, m, v in checks_06],
+)
 
 # %% [markdown]
 # ## Exercises
@@ -811,9 +1125,11 @@ markdown_table(["the article's fix", "measured here", "verdict", "why"],
 # `final + (initial - final) * (1 - p) ** 3` in between, with `p` the share of the way from
 # begin to end.
 
+
 # %%
-def sparsity_schedule(step: int, begin_step: int, end_step: int, initial: float,
-                      final: float) -> float:
+def sparsity_schedule(
+    step: int, begin_step: int, end_step: int, initial: float, final: float
+) -> float:
     raise NotImplementedError
 
 
@@ -827,6 +1143,7 @@ check.sparsity_schedule(sparsity_schedule)
 # output (keep the model's layers). The checker gives you the broken set-up, trains your
 # repaired one briefly and checks that it learns.
 
+
 # %%
 def repair(images: np.ndarray, model: keras.Model) -> tuple[np.ndarray, keras.Model]:
     raise NotImplementedError
@@ -838,6 +1155,7 @@ check.repair(repair)
 # **Exercise 3.** Choose class weights for a long-tailed set: write `class_weights(labels)`
 # returning `{class: weight}` for every class present, weight `n / (k * count)` (n labels,
 # k classes), the "balanced" rule, so that every class carries the same total weight.
+
 
 # %%
 def class_weights(labels: np.ndarray) -> dict[int, float]:

@@ -39,7 +39,8 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/chapters
@@ -47,7 +48,11 @@ if "google.colab" in sys.modules:
 # %%
 import time
 
-from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
+from mnist_course.course.profile import (
+    active_profile,
+    import_tensorflow,
+    seed_everything,
+)
 
 tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import keras
@@ -57,23 +62,40 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
-from mnist_course import claims, data, fewshot, plots, training, uci
-from mnist_course.checks.ch07a import check
-from mnist_course.claims import Claim, claims_table, markdown_table
+from mnist_course import data, fewshot, plots, training, uci
+from mnist_course.course import claims
+from mnist_course.course.checks.ch07a import check
+from mnist_course.course.claims import Claim, claims_table, markdown_table
 
 # %% tags=["parameters"]
 PROFILE = "full"
 SEED = 0
 SIZES = {
     # train_episodes: ProtoNet's episodic training; n_base: images of digits 0-4 for the
-    # classifier baseline (and epochs); n_novel_train: images of digits 5-9 for the upper
-    # bound; test_episodes: episodes per setting; pool: test images of digits 5-9 (None: all)
-    "quick": {"train_episodes": 20, "n_base": 600, "n_novel_train": 600, "epochs": 1,
-              "batch": 32, "test_episodes": 40, "pool": 1_000},
-    "full": {"train_episodes": 1_000, "n_base": 15_000, "n_novel_train": 15_000, "epochs": 3,
-             "batch": 128, "test_episodes": 600, "pool": None},
+    # classifier baseline (and epochs); n_novel_train: images of digits 5-9 for the
+    # upper
+    # bound; test_episodes: episodes per setting; pool: test images of digits 5-9
+    # (None: all)
+    "quick": {
+        "train_episodes": 20,
+        "n_base": 600,
+        "n_novel_train": 600,
+        "epochs": 1,
+        "batch": 32,
+        "test_episodes": 40,
+        "pool": 1_000,
+    },
+    "full": {
+        "train_episodes": 1_000,
+        "n_base": 15_000,
+        "n_novel_train": 15_000,
+        "epochs": 3,
+        "batch": 128,
+        "test_episodes": 600,
+        "pool": None,
+    },
 }
-N_WAY, TRAIN_SHOT, N_QUERY = 5, 5, 15   # the protocol: 5-way, 15 queries per class
+N_WAY, TRAIN_SHOT, N_QUERY = 5, 5, 15  # the protocol: 5-way, 15 queries per class
 SHOTS = (1, 5, 10)
 BASE, NOVEL = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
 
@@ -87,8 +109,10 @@ x_base, y_base = split.x_train[base], split.y_train[base]
 novel_test = np.flatnonzero(np.isin(split.y_test, NOVEL))[: S["pool"]]
 x_pool, y_pool = data.to_model_input(split.x_test[novel_test]), split.y_test[novel_test]
 print(f"profile {PROFILE}: {S}")
-print(f"base classes {BASE}: {len(y_base):,} training images; novel classes {NOVEL}: "
-      f"{len(y_pool):,} test images in the episode pool")
+print(
+    f"base classes {BASE}: {len(y_base):,} training images; novel classes {NOVEL}: "
+    f"{len(y_pool):,} test images in the episode pool"
+)
 
 # %% [markdown]
 # ## The protocol, stated first
@@ -113,13 +137,27 @@ print(f"base classes {BASE}: {len(y_base):,} training images; novel classes {NOV
 
 # %%
 rng = np.random.default_rng(SEED)
-episode = fewshot.sample_episode(y_pool, n_way=N_WAY, k_shot=5, n_query=N_QUERY, rng=rng)
+episode = fewshot.sample_episode(
+    y_pool, n_way=N_WAY, k_shot=5, n_query=N_QUERY, rng=rng
+)
 print("classes of the 5 ways:", episode.classes.tolist())
-print("support:", len(episode.support), "images; query:", len(episode.query), "images; "
-      "shared:", len(np.intersect1d(episode.support, episode.query)))
-fig = plots.image_grid(x_pool[episode.support], ncols=5, size=1.0,
-                       titles=[f"way {w} (a {c})" for w, c in
-                               zip(episode.support_labels, episode.classes[episode.support_labels])])
+print(
+    "support:",
+    len(episode.support),
+    "images; query:",
+    len(episode.query),
+    "images; shared:",
+    len(np.intersect1d(episode.support, episode.query)),
+)
+fig = plots.image_grid(
+    x_pool[episode.support],
+    ncols=5,
+    size=1.0,
+    titles=[
+        f"way {w} (a {c})"
+        for w, c in zip(episode.support_labels, episode.classes[episode.support_labels])
+    ],
+)
 fig.suptitle("the support set of one 5-way 5-shot episode", y=1.02)
 plt.show()
 
@@ -139,16 +177,23 @@ plt.show()
 
 # %%
 embedding = fewshot.conv4_embedding()
-untrained = keras.models.clone_model(embedding)  # the same initial weights, for the pictures
+untrained = keras.models.clone_model(
+    embedding
+)  # the same initial weights, for the pictures
 untrained.set_weights(embedding.get_weights())
-print(f"{embedding.name}: {embedding.count_params():,} parameters, output {embedding.output.shape}")
+print(
+    f"{embedding.name}: {embedding.count_params():,} parameters, output"
+    f" {embedding.output.shape}"
+)
 
 # %% [markdown]
 # The episode step, whole. `tf.math.unsorted_segment_mean` averages the support embeddings of
 # each way into its prototype.
 
 # %%
-optimizer = training.optimizer(S["train_episodes"], learning_rate=1e-3)  # Adam, cosine decay
+optimizer = training.optimizer(
+    S["train_episodes"], learning_rate=1e-3
+)  # Adam, cosine decay
 
 
 @tf.function
@@ -158,14 +203,21 @@ def episode_step(support, support_labels, query, query_labels):
         z = embedding(tf.concat([support, query], axis=0), training=True)
         z_support, z_query = z[:n_support], z[n_support:]
         protos = tf.math.unsorted_segment_mean(z_support, support_labels, N_WAY)
-        logits = -tf.reduce_sum((z_query[:, None, :] - protos[None, :, :]) ** 2, axis=-1)
+        logits = -tf.reduce_sum(
+            (z_query[:, None, :] - protos[None, :, :]) ** 2, axis=-1
+        )
         loss = tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(query_labels, logits))
+            tf.nn.sparse_softmax_cross_entropy_with_logits(query_labels, logits)
+        )
     grads = tape.gradient(loss, embedding.trainable_variables)
     optimizer.apply_gradients(zip(grads, embedding.trainable_variables))
-    accuracy = tf.reduce_mean(tf.cast(tf.argmax(logits, axis=1, output_type=tf.int32)
-                                      == query_labels, tf.float32))
+    accuracy = tf.reduce_mean(
+        tf.cast(
+            tf.argmax(logits, axis=1, output_type=tf.int32) == query_labels, tf.float32
+        )
+    )
     return loss, accuracy
+
 
 # %% [markdown]
 # Training: `train_episodes` episodes of 5-way 5-shot with 15 queries per class, all from the
@@ -179,8 +231,12 @@ log = []
 start = time.perf_counter()
 for _ in tqdm(range(S["train_episodes"]), desc="episodes", unit="ep"):
     ep = fewshot.sample_episode(y_base, N_WAY, TRAIN_SHOT, N_QUERY, train_rng)
-    loss, acc = episode_step(x_base_input[ep.support], ep.support_labels.astype(np.int32),
-                             x_base_input[ep.query], ep.query_labels.astype(np.int32))
+    loss, acc = episode_step(
+        x_base_input[ep.support],
+        ep.support_labels.astype(np.int32),
+        x_base_input[ep.query],
+        ep.query_labels.astype(np.int32),
+    )
     log.append((float(loss), float(acc)))
 protonet_seconds = time.perf_counter() - start
 log = np.array(log)
@@ -188,11 +244,16 @@ window = max(1, len(log) // 20)
 smooth = np.convolve(log[:, 1], np.ones(window) / window, mode="valid")
 fig, ax = plt.subplots(figsize=(6, 2.8))
 ax.plot(smooth)
-ax.set(xlabel="episode", ylabel="query accuracy (base digits)",
-       title=f"ProtoNet training, moving mean over {window} episodes")
+ax.set(
+    xlabel="episode",
+    ylabel="query accuracy (base digits)",
+    title=f"ProtoNet training, moving mean over {window} episodes",
+)
 plt.show()
-print(f"{len(log)} episodes in {protonet_seconds:.0f} s; last {window} episodes' mean query "
-      f"accuracy on base digits {log[-window:, 1].mean():.3f}")
+print(
+    f"{len(log)} episodes in {protonet_seconds:.0f} s; last {window} episodes' mean"
+    f" query accuracy on base digits {log[-window:, 1].mean():.3f}"
+)
 
 # %% [markdown]
 # ## Baselines on the same episodes
@@ -209,37 +270,56 @@ print(f"{len(log)} episodes in {protonet_seconds:.0f} s; last {window} episodes'
 #
 # Both classifiers use the course's training recipe (`training.fit`).
 
+
 # %% tags=["nbval-ignore-output"]
 def classifier(n_classes: int, name: str) -> keras.Model:
     backbone = fewshot.conv4_embedding(name=f"{name}_backbone")
-    return keras.Sequential([backbone, keras.layers.Dense(n_classes, name="logits")],
-                            name=name)
+    return keras.Sequential(
+        [backbone, keras.layers.Dense(n_classes, name="logits")], name=name
+    )
 
 
 order = np.random.default_rng(SEED).permutation(len(y_base))[: S["n_base"]]
 base_classifier = classifier(len(BASE), "base_classifier")
-training.fit(base_classifier, x_base_input[order], y_base[order] - min(BASE),
-             epochs=S["epochs"], batch_size=S["batch"])
+training.fit(
+    base_classifier,
+    x_base_input[order],
+    y_base[order] - min(BASE),
+    epochs=S["epochs"],
+    batch_size=S["batch"],
+)
 novel = np.isin(split.y_train, NOVEL)
 x_novel_train = data.to_model_input(split.x_train[novel][: S["n_novel_train"]])
 y_novel_train = split.y_train[novel][: S["n_novel_train"]] - min(NOVEL)
 upper_classifier = classifier(len(NOVEL), "upper_bound")
-upper_history = training.fit(upper_classifier, x_novel_train, y_novel_train, epochs=S["epochs"],
-                             batch_size=S["batch"])
+upper_history = training.fit(
+    upper_classifier,
+    x_novel_train,
+    y_novel_train,
+    epochs=S["epochs"],
+    batch_size=S["batch"],
+)
 
 # %% [markdown]
 # Every method is a function `classify(support, support_labels, queries, classes)` returning
 # a predicted way for each query; `fewshot.score` runs one over a list of episodes.
 
+
 # %%
 def nearest_neighbour(support, support_labels, queries, classes):
-    distances = fewshot.squared_euclidean_logits(queries, support)  # minus squared distances
+    distances = fewshot.squared_euclidean_logits(
+        queries, support
+    )  # minus squared distances
     return support_labels[distances.argmax(axis=1)]
 
 
 def logistic_regression(support, support_labels, queries, classes):
-    unit = lambda z: z / np.linalg.norm(z, axis=1, keepdims=True).clip(1e-12)  # noqa: E731
-    fitted = LogisticRegression(C=10.0, max_iter=1000).fit(unit(support), support_labels)
+    def unit(z):
+        return z / np.linalg.norm(z, axis=1, keepdims=True).clip(1e-12)
+
+    fitted = LogisticRegression(C=10.0, max_iter=1000).fit(
+        unit(support), support_labels
+    )
     return fitted.predict(unit(queries))
 
 
@@ -248,8 +328,10 @@ def upper_bound(support, support_labels, queries, classes):
     # episode's ways in order and take the largest
     return queries[:, np.asarray(classes) - min(NOVEL)].argmax(axis=1)
 
+
 # %% [markdown]
 # Features of the episode pool, computed once per method.
+
 
 # %% tags=["nbval-ignore-output"]
 def features(images: np.ndarray) -> dict[str, np.ndarray]:
@@ -257,8 +339,9 @@ def features(images: np.ndarray) -> dict[str, np.ndarray]:
         "pixels": images.reshape(len(images), -1),
         "protonet": embedding.predict(images, batch_size=500, verbose=0),
         "protonet, untrained": untrained.predict(images, batch_size=500, verbose=0),
-        "classifier embedding": base_classifier.layers[0].predict(images, batch_size=500,
-                                                                    verbose=0),
+        "classifier embedding": (
+            base_classifier.layers[0].predict(images, batch_size=500, verbose=0)
+        ),
         "upper bound": upper_classifier.predict(images, batch_size=500, verbose=0),
     }
 
@@ -267,7 +350,10 @@ METHODS = {  # name -> (features, classify)
     "nearest neighbour, pixels": ("pixels", nearest_neighbour),
     "ProtoNet, untrained embedding": ("protonet, untrained", fewshot.protonet_classify),
     "ProtoNet": ("protonet", fewshot.protonet_classify),
-    "logistic regression, classifier embedding": ("classifier embedding", logistic_regression),
+    "logistic regression, classifier embedding": (
+        "classifier embedding",
+        logistic_regression,
+    ),
     "upper bound (trained on 5-9)": ("upper bound", upper_bound),
 }
 
@@ -276,7 +362,9 @@ def evaluate(pool_features, pool_labels, seed):
     """Accuracy per episode for every method and shot count, on the same episodes."""
     results = {}
     for k in SHOTS:
-        eps = fewshot.episodes(pool_labels, S["test_episodes"], N_WAY, k, N_QUERY, seed=seed + k)
+        eps = fewshot.episodes(
+            pool_labels, S["test_episodes"], N_WAY, k, N_QUERY, seed=seed + k
+        )
         for name, (feature, classify) in METHODS.items():
             results[name, k] = fewshot.score(pool_features[feature], eps, classify)
     return results
@@ -285,11 +373,14 @@ def evaluate(pool_features, pool_labels, seed):
 start = time.perf_counter()
 mnist_features = features(x_pool)
 mnist_results = evaluate(mnist_features, y_pool, seed=SEED)
-print(f"{len(SHOTS)} settings x {S['test_episodes']} episodes x {len(METHODS)} methods "
-      f"in {time.perf_counter() - start:.0f} s")
+print(
+    f"{len(SHOTS)} settings x {S['test_episodes']} episodes x {len(METHODS)} methods "
+    f"in {time.perf_counter() - start:.0f} s"
+)
 
 # %% [markdown]
 # ## Results on the novel digits
+
 
 # %% tags=["nbval-ignore-output"]
 def interval(accuracies):
@@ -304,18 +395,30 @@ def results_table(results):
             m = interval(results[name, k])
             row.append(f"{m.estimate:.1f} ({m.low:.1f} to {m.high:.1f})")
         rows.append(row)
-    return markdown_table(["method"] + [f"{k}-shot, % (95% interval)" for k in SHOTS], rows)
+    return markdown_table(
+        ["method"] + [f"{k}-shot, % (95% interval)" for k in SHOTS], rows
+    )
 
 
 def accuracy_figure(results, title):
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     for name in METHODS:
         ms = [interval(results[name, k]) for k in SHOTS]
-        ax.errorbar(SHOTS, [m.estimate for m in ms],
-                    yerr=[[m.estimate - m.low for m in ms], [m.high - m.estimate for m in ms]],
-                    marker="o", capsize=3, label=name)
+        ax.errorbar(
+            SHOTS,
+            [m.estimate for m in ms],
+            yerr=[[m.estimate - m.low for m in ms], [m.high - m.estimate for m in ms]],
+            marker="o",
+            capsize=3,
+            label=name,
+        )
     ax.axhline(95, color="grey", ls=":", label="the article's 95%")
-    ax.set(xlabel="shots per class (K)", ylabel="5-way accuracy, %", xticks=SHOTS, title=title)
+    ax.set(
+        xlabel="shots per class (K)",
+        ylabel="5-way accuracy, %",
+        xticks=SHOTS,
+        title=title,
+    )
     ax.legend(fontsize=7, loc="lower right")
     return fig
 
@@ -323,8 +426,10 @@ def accuracy_figure(results, title):
 results_table(mnist_results)
 
 # %% tags=["nbval-ignore-output"]
-accuracy_figure(mnist_results, f"MNIST digits 5-9 (test split), {S['test_episodes']} episodes "
-                               "per point")
+accuracy_figure(
+    mnist_results,
+    f"MNIST digits 5-9 (test split), {S['test_episodes']} episodes per point",
+)
 plt.show()
 
 # %% [markdown]
@@ -342,19 +447,24 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 ep10 = fewshot.episodes(y_pool, 1, N_WAY, 10, N_QUERY, seed=SEED + 100)[0]
-shown = np.random.default_rng(SEED).choice(len(y_pool), min(1500, len(y_pool)), replace=False)
+shown = np.random.default_rng(SEED).choice(
+    len(y_pool), min(1500, len(y_pool)), replace=False
+)
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
 for ax, key in zip(axes, ("protonet, untrained", "protonet")):
     z = mnist_features[key]
     pca = PCA(2).fit(z[shown])
     points = pca.transform(z[shown])
-    protos = pca.transform(fewshot.prototypes(z[ep10.support], ep10.support_labels, N_WAY))
+    protos = pca.transform(
+        fewshot.prototypes(z[ep10.support], ep10.support_labels, N_WAY)
+    )
     for c in NOVEL:
         mask = y_pool[shown] == c
         ax.scatter(*points[mask].T, s=4, alpha=0.4, label=str(c))
     for w, c in enumerate(ep10.classes):
-        ax.scatter(*protos[w], s=220, marker="*", edgecolor="black",
-                   color=f"C{NOVEL.index(c)}")
+        ax.scatter(
+            *protos[w], s=220, marker="*", edgecolor="black", color=f"C{NOVEL.index(c)}"
+        )
     ax.set(title=f"{key}: PCA of digits 5-9", xticks=[], yticks=[])
 axes[0].legend(markerscale=4, fontsize=8, title="digit")
 plt.show()
@@ -372,11 +482,17 @@ plt.show()
 x_uci, y_uci = uci.load_digits()
 uci_novel = np.isin(y_uci, NOVEL)
 x_uci_pool, y_uci_pool = data.to_model_input(x_uci[uci_novel]), y_uci[uci_novel]
-picks = [np.flatnonzero(y_pool == c)[0] for c in NOVEL] + \
-        [np.flatnonzero(y_uci_pool == c)[0] for c in NOVEL]
-fig = plots.image_grid(np.concatenate([x_pool, x_uci_pool])[
-    [p if i < len(NOVEL) else len(x_pool) + p for i, p in enumerate(picks)]],
-    titles=[f"MNIST {c}" for c in NOVEL] + [f"UCI {c}" for c in NOVEL], ncols=5, size=1.1)
+picks = [np.flatnonzero(y_pool == c)[0] for c in NOVEL] + [
+    np.flatnonzero(y_uci_pool == c)[0] for c in NOVEL
+]
+fig = plots.image_grid(
+    np.concatenate([x_pool, x_uci_pool])[
+        [p if i < len(NOVEL) else len(x_pool) + p for i, p in enumerate(picks)]
+    ],
+    titles=[f"MNIST {c}" for c in NOVEL] + [f"UCI {c}" for c in NOVEL],
+    ncols=5,
+    size=1.1,
+)
 plt.show()
 uci_results = evaluate(features(x_uci_pool), y_uci_pool, seed=SEED + 1000)
 print(f"UCI digits 5-9: {len(y_uci_pool)} images")
@@ -397,15 +513,18 @@ c11_mnist = interval(mnist_results["ProtoNet", 10])
 c11_uci = interval(uci_results["ProtoNet", 10])
 tian = interval(mnist_results["logistic regression, classifier embedding", 10])
 claims_table([
-    Claim("C11", f"5-way 10-shot, novel digits 5-9 (embedding trained on 0-4 only): "
-                 f"{c11_mnist.estimate:.1f}% (interval {c11_mnist.low:.1f} to "
-                 f"{c11_mnist.high:.1f}) over {S['test_episodes']} episodes; on UCI digits "
-                 f"5-9: {c11_uci.estimate:.1f}% ({c11_uci.low:.1f} to {c11_uci.high:.1f}); "
-                 f"logistic regression on a classifier's embedding: {tian.estimate:.1f}%",
-          claims.at_least(95, c11_mnist),
-          "The article names no protocol. This is the strict one: classes and images unseen "
-          "by the embedding. A 95% on digits the embedding was trained on would not be a "
-          "few-shot result."),
+    Claim(
+        "C11",
+        "5-way 10-shot, novel digits 5-9 (embedding trained on 0-4 only): "
+        f"{c11_mnist.estimate:.1f}% (interval {c11_mnist.low:.1f} to "
+        f"{c11_mnist.high:.1f}) over {S['test_episodes']} episodes; on UCI digits "
+        f"5-9: {c11_uci.estimate:.1f}% ({c11_uci.low:.1f} to {c11_uci.high:.1f}); "
+        f"logistic regression on a classifier's embedding: {tian.estimate:.1f}%",
+        claims.at_least(95, c11_mnist),
+        "The article names no protocol. This is the strict one: classes and images"
+        " unseen by the embedding. A 95% on digits the embedding was trained on would"
+        " not be a few-shot result.",
+    ),
 ])
 
 # %% [markdown]
@@ -423,9 +542,11 @@ claims_table([
 # NumPy alone: the mean support embedding of each way (the prototypes), then minus the
 # squared Euclidean distance from each query to each prototype, shape `(n_queries, n_way)`.
 
+
 # %%
-def prototype_logits(support: np.ndarray, support_labels: np.ndarray, queries: np.ndarray,
-                     n_way: int) -> np.ndarray:
+def prototype_logits(
+    support: np.ndarray, support_labels: np.ndarray, queries: np.ndarray, n_way: int
+) -> np.ndarray:
     raise NotImplementedError
 
 
@@ -437,9 +558,11 @@ check.prototype_logits(prototype_logits)
 # indices with the generator `rng`, no index in both, and raise `ValueError` with a clear
 # message when the class has too few images.
 
+
 # %%
-def split_support_query(indices: np.ndarray, k_shot: int, n_query: int,
-                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def split_support_query(
+    indices: np.ndarray, k_shot: int, n_query: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     raise NotImplementedError
 
 
@@ -451,6 +574,7 @@ check.split_support_query(split_support_query)
 # scores ProtoNet's embedding with it on the same 10-shot episodes, against squared
 # Euclidean. (Snell et al. found squared Euclidean better; does it hold here?)
 
+
 # %%
 def cosine_logits(queries: np.ndarray, protos: np.ndarray) -> np.ndarray:
     raise NotImplementedError
@@ -460,15 +584,21 @@ result = check.cosine_logits(cosine_logits)
 
 # %% tags=["nbval-ignore-output"]
 if result.passed:
-    def cosine_classify(support, support_labels, queries, classes):
-        return cosine_logits(queries, fewshot.prototypes(support, support_labels,
-                                                         len(classes))).argmax(axis=1)
 
-    eps = fewshot.episodes(y_pool, S["test_episodes"], N_WAY, 10, N_QUERY, seed=SEED + 10)
+    def cosine_classify(support, support_labels, queries, classes):
+        return cosine_logits(
+            queries, fewshot.prototypes(support, support_labels, len(classes))
+        ).argmax(axis=1)
+
+    eps = fewshot.episodes(
+        y_pool, S["test_episodes"], N_WAY, 10, N_QUERY, seed=SEED + 10
+    )
     cos = fewshot.score(mnist_features["protonet"], eps, cosine_classify)
     euclid = fewshot.score(mnist_features["protonet"], eps, fewshot.protonet_classify)
     diff = claims.t_interval(100 * (cos - euclid), what="paired episodes")
-    print(f"cosine minus squared Euclidean, 10-shot: {diff.estimate:+.2f} points "
-          f"(paired over the same episodes: {diff.low:+.2f} to {diff.high:+.2f})")
+    print(
+        f"cosine minus squared Euclidean, 10-shot: {diff.estimate:+.2f} points "
+        f"(paired over the same episodes: {diff.low:+.2f} to {diff.high:+.2f})"
+    )
 else:
     print("Complete exercise 3 to compare the two distances.")

@@ -43,7 +43,8 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/chapters
@@ -51,7 +52,11 @@ if "google.colab" in sys.modules:
 # %%
 import time
 
-from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
+from mnist_course.course.profile import (
+    active_profile,
+    import_tensorflow,
+    seed_everything,
+)
 
 tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import keras
@@ -60,21 +65,35 @@ import numpy as np
 from IPython.display import display
 from tqdm import tqdm
 
-from mnist_course import claims, continual, data, plots
-from mnist_course.checks.ch07b import check
-from mnist_course.claims import markdown_table
+from mnist_course import continual, data, plots
+from mnist_course.course import claims
+from mnist_course.course.checks.ch07b import check
+from mnist_course.course.claims import markdown_table
 
 # %% tags=["parameters"]
 PROFILE = "full"
 SEED = 0
 SIZES = {
     # steps: training steps per task (batch 128); seeds: repetitions of every method;
-    # n_test: test images (None: all 10,000); lambdas: EWC strengths tried on validation;
+    # n_test: test images (None: all 10,000); lambdas: EWC strengths tried on
+    # validation;
     # fisher: images for each task's Fisher estimate; per_class: replay buffer per digit
-    "quick": {"steps": 20, "seeds": 1, "n_test": 1_000, "lambdas": (1e4,),
-              "fisher": 30, "per_class": 20},
-    "full": {"steps": 300, "seeds": 3, "n_test": None, "lambdas": (1e4, 1e5, 1e6),
-             "fisher": 300, "per_class": 100},
+    "quick": {
+        "steps": 20,
+        "seeds": 1,
+        "n_test": 1_000,
+        "lambdas": (1e4,),
+        "fisher": 30,
+        "per_class": 20,
+    },
+    "full": {
+        "steps": 300,
+        "seeds": 3,
+        "n_test": None,
+        "lambdas": (1e4, 1e5, 1e6),
+        "fisher": 300,
+        "per_class": 100,
+    },
 }
 BATCH = 128
 LEARNING_RATE = 1e-3
@@ -86,12 +105,17 @@ seed_everything(SEED)
 split = data.load_split()
 train = continual.split_tasks(data.to_model_input(split.x_train), split.y_train)
 val = continual.split_tasks(data.to_model_input(split.x_val), split.y_val)
-test = continual.split_tasks(data.to_model_input(split.x_test[: S["n_test"]]),
-                             split.y_test[: S["n_test"]])
+test = continual.split_tasks(
+    data.to_model_input(split.x_test[: S["n_test"]]), split.y_test[: S["n_test"]]
+)
 print(f"profile {PROFILE}: {S}")
-markdown_table(["task", "digits", "training images", "validation images", "test images"],
-               [[i + 1, t.classes, f"{len(t.y):,}", f"{len(v.y):,}", f"{len(s.y):,}"]
-                for i, (t, v, s) in enumerate(zip(train, val, test))])
+markdown_table(
+    ["task", "digits", "training images", "validation images", "test images"],
+    [
+        [i + 1, t.classes, f"{len(t.y):,}", f"{len(v.y):,}", f"{len(s.y):,}"]
+        for i, (t, v, s) in enumerate(zip(train, val, test))
+    ],
+)
 
 # %% [markdown]
 # ## Two scenarios
@@ -109,12 +133,23 @@ markdown_table(["task", "digits", "training images", "validation images", "test 
 # per task, on batches of 128.
 
 # %%
-fig = plots.image_grid(np.concatenate([t.x[:4] for t in train]), ncols=10, size=0.9,
-                       titles=[f"task {i // 4 + 1}: {y}" for i, y in
-                               enumerate(np.concatenate([t.y[:4] for t in train]))])
+fig = plots.image_grid(
+    np.concatenate([t.x[:4] for t in train]),
+    ncols=10,
+    size=0.9,
+    titles=[
+        f"task {i // 4 + 1}: {y}"
+        for i, y in enumerate(np.concatenate([t.y[:4] for t in train]))
+    ],
+)
 plt.show()
-print("task-incremental mask for task 3 (4/5):", continual.output_mask((4, 5))[0].astype(int))
-print("class-incremental mask:               ", continual.output_mask(None)[0].astype(int))
+print(
+    "task-incremental mask for task 3 (4/5):",
+    continual.output_mask((4, 5))[0].astype(int),
+)
+print(
+    "class-incremental mask:               ", continual.output_mask(None)[0].astype(int)
+)
 
 # %% [markdown]
 # ## The training step, whole
@@ -136,7 +171,9 @@ model = continual.mlp()
 optimizer = keras.optimizers.Adam(LEARNING_RATE)
 optimizer.build(model.trainable_variables)
 anchors = [tf.Variable(w, trainable=False) for w in model.trainable_variables]
-fisher = [tf.Variable(tf.zeros_like(w), trainable=False) for w in model.trainable_variables]
+fisher = [
+    tf.Variable(tf.zeros_like(w), trainable=False) for w in model.trainable_variables
+]
 
 
 @tf.function(reduce_retracing=True)
@@ -148,6 +185,7 @@ def step(x, y, mask, lam):
     grads = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
     return loss
+
 
 # %% [markdown]
 # After each task, EWC adds that task's Fisher diagonal to the running sum. The package
@@ -161,14 +199,19 @@ import inspect
 
 from IPython.display import Code
 
-Code(inspect.getsource(continual.fisher_diagonal) + "\n\n"
-     + inspect.getsource(continual._squared_gradients), language="python")
+Code(
+    inspect.getsource(continual.fisher_diagonal)
+    + "\n\n"
+    + inspect.getsource(continual._squared_gradients),
+    language="python",
+)
 
 # %% [markdown]
 # Every run starts from scratch: the initial weights drawn with its seed, the optimiser's
 # state and step count at zero, no anchors and no Fisher information. One network and one
 # compiled step serve every run (compiling a new one per run would cost more than a quick
 # run's training).
+
 
 # %%
 def initial_weights(seed: int) -> list[np.ndarray]:
@@ -178,12 +221,17 @@ def initial_weights(seed: int) -> list[np.ndarray]:
 
 def reset(seed: int) -> None:
     model.set_weights(initial_weights(seed))
-    for v in optimizer.variables:  # the step count and Adam's moments; not the learning rate
+    for (
+        v
+    ) in (
+        optimizer.variables
+    ):  # the step count and Adam's moments; not the learning rate
         if not v.path.endswith("learning_rate"):
             v.assign(tf.zeros_like(v))
     for a, f, w in zip(anchors, fisher, model.trainable_variables):
         a.assign(w)
         f.assign(tf.zeros_like(f))
+
 
 # %% [markdown]
 # And the whole protocol: learn the tasks in order; after each, measure accuracy on every
@@ -192,10 +240,13 @@ def reset(seed: int) -> None:
 # share their initial weights and their data order: their comparison is paired. With λ = 0
 # the penalty is zero and the step is plain fine-tuning.
 
+
 # %%
-def learn_sequence(method: str, scenario: str, seed: int, lam: float = 0.0,
-                   evaluation=test) -> np.ndarray:
-    """Train ``method`` ("naive", "EWC" or "replay") over the five tasks; return R (5x5)."""
+def learn_sequence(
+    method: str, scenario: str, seed: int, lam: float = 0.0, evaluation=test
+) -> np.ndarray:
+    """Train ``method`` ("naive", "EWC" or "replay") over the five tasks; return R
+    (5x5)."""
     task_il = scenario == "task-incremental"
     reset(seed)
     lam = tf.constant(lam if method == "EWC" else 0.0)
@@ -209,23 +260,38 @@ def learn_sequence(method: str, scenario: str, seed: int, lam: float = 0.0,
             if method == "replay" and len(buffer):
                 old_x, old_y = buffer.sample(BATCH, rng)
                 x, y = np.concatenate([x, old_x]), np.concatenate([y, old_y])
-            mask = continual.task_of(y) if task_il else continual.output_mask(None, len(y))
+            mask = (
+                continual.task_of(y) if task_il else continual.output_mask(None, len(y))
+            )
             step(x, y.astype(np.int32), mask, lam)
-        if method == "EWC":  # consolidate: add this task's Fisher, move the anchors here
-            for f, new in zip(fisher, continual.fisher_diagonal(
-                    model, task.x, task.classes if task_il else None, S["fisher"], seed + i)):
+        if (
+            method == "EWC"
+        ):  # consolidate: add this task's Fisher, move the anchors here
+            for f, new in zip(
+                fisher,
+                continual.fisher_diagonal(
+                    model,
+                    task.x,
+                    task.classes if task_il else None,
+                    S["fisher"],
+                    seed + i,
+                ),
+            ):
                 f.assign_add(new)
             for a, w in zip(anchors, model.trainable_variables):
                 a.assign(w)
         if method == "replay":
             buffer.add(task.x, task.y, rng)
-        R[i] = [continual.accuracy(model, t.x, t.y, t.classes if task_il else None)
-                for t in evaluation]
+        R[i] = [
+            continual.accuracy(model, t.x, t.y, t.classes if task_il else None)
+            for t in evaluation
+        ]
     return R
 
 
 def learn_jointly(scenario: str, seed: int) -> np.ndarray:
-    """The upper bound: all tasks' data mixed, the same total number of steps; returns the
+    """The upper bound: all tasks' data mixed, the same total number of steps; returns
+    the
     final accuracy on each task."""
     task_il = scenario == "task-incremental"
     reset(seed)
@@ -237,24 +303,41 @@ def learn_jointly(scenario: str, seed: int) -> np.ndarray:
         y = y_all[pick]
         mask = continual.task_of(y) if task_il else continual.output_mask(None, len(y))
         step(x_all[pick], y.astype(np.int32), mask, tf.constant(0.0))
-    return np.array([continual.accuracy(model, t.x, t.y, t.classes if task_il else None)
-                     for t in test])
+    return np.array([
+        continual.accuracy(model, t.x, t.y, t.classes if task_il else None)
+        for t in test
+    ])
+
 
 # %% [markdown]
 # ## Catastrophic forgetting, seen once
 #
 # Naive fine-tuning: train on each task in turn, nothing else.
 
+
 # %% tags=["nbval-ignore-output"]
 def heatmap(ax, R, title):
     ax.imshow(100 * R, vmin=0, vmax=100, cmap="viridis")
     for (i, j), value in np.ndenumerate(100 * R):
         if j <= i:
-            ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7,
-                    color="white" if value < 60 else "black")
-    ax.set(xticks=range(5), yticks=range(5), xticklabels=[f"{a}/{b}" for a, b in continual.TASKS],
-           yticklabels=range(1, 6), xlabel="accuracy on task", ylabel="after learning task",
-           title=title)
+            ax.text(
+                j,
+                i,
+                f"{value:.0f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if value < 60 else "black",
+            )
+    ax.set(
+        xticks=range(5),
+        yticks=range(5),
+        xticklabels=[f"{a}/{b}" for a, b in continual.TASKS],
+        yticklabels=range(1, 6),
+        xlabel="accuracy on task",
+        ylabel="after learning task",
+        title=title,
+    )
 
 
 start = time.perf_counter()
@@ -264,8 +347,10 @@ for ax, s in zip(axes, continual.SCENARIOS):
     heatmap(ax, naive[s], f"naive, {s}")
 plt.show()
 for s in continual.SCENARIOS:
-    print(f"{s}: average accuracy {100 * continual.average_accuracy(naive[s]):.1f}%, "
-          f"forgetting {100 * continual.forgetting(naive[s]):.1f} points")
+    print(
+        f"{s}: average accuracy {100 * continual.average_accuracy(naive[s]):.1f}%, "
+        f"forgetting {100 * continual.forgetting(naive[s]):.1f} points"
+    )
 print(f"{time.perf_counter() - start:.0f} s")
 
 # %% [markdown]
@@ -284,17 +369,30 @@ print(f"{time.perf_counter() - start:.0f} s")
 
 # %% tags=["nbval-ignore-output"]
 start = time.perf_counter()
-tuning = {(s, lam): continual.average_accuracy(
-              learn_sequence("EWC", s, SEED, lam, evaluation=val))
-          for s in continual.SCENARIOS for lam in tqdm(S["lambdas"], desc=s)}
-LAMBDA = {s: max(S["lambdas"], key=lambda lam: tuning[s, lam]) for s in continual.SCENARIOS}
-markdown_table(["λ"] + [f"{s}: validation average accuracy, %" for s in continual.SCENARIOS],
-               [[f"{lam:g}"] + [f"{100 * tuning[s, lam]:.1f}" for s in continual.SCENARIOS]
-                for lam in S["lambdas"]])
+tuning = {
+    (s, lam): continual.average_accuracy(
+        learn_sequence("EWC", s, SEED, lam, evaluation=val)
+    )
+    for s in continual.SCENARIOS
+    for lam in tqdm(S["lambdas"], desc=s)
+}
+LAMBDA = {
+    s: max(S["lambdas"], key=lambda lam: tuning[s, lam]) for s in continual.SCENARIOS
+}
+markdown_table(
+    ["λ"] + [f"{s}: validation average accuracy, %" for s in continual.SCENARIOS],
+    [
+        [f"{lam:g}"] + [f"{100 * tuning[s, lam]:.1f}" for s in continual.SCENARIOS]
+        for lam in S["lambdas"]
+    ],
+)
 
 # %% tags=["nbval-ignore-output"]
-print("chosen λ:", {s: f"{lam:g}" for s, lam in LAMBDA.items()},
-      f"({time.perf_counter() - start:.0f} s)")
+print(
+    "chosen λ:",
+    {s: f"{lam:g}" for s, lam in LAMBDA.items()},
+    f"({time.perf_counter() - start:.0f} s)",
+)
 
 # %% [markdown]
 # ## Every method, every scenario, several seeds
@@ -314,7 +412,9 @@ METHODS = ("naive", "EWC", "replay", "joint")
 seeds = [SEED + k for k in range(S["seeds"])]
 runs = {}  # (method, scenario, seed) -> R, or the final row for joint
 start = time.perf_counter()
-with tqdm(total=len(METHODS) * len(continual.SCENARIOS) * len(seeds), desc="runs") as bar:
+with tqdm(
+    total=len(METHODS) * len(continual.SCENARIOS) * len(seeds), desc="runs"
+) as bar:
     for seed in seeds:
         for s in continual.SCENARIOS:
             for method in METHODS:
@@ -334,8 +434,11 @@ print(f"{len(runs)} runs in {time.perf_counter() - start:.0f} s")
 fig, axes = plt.subplots(2, 3, figsize=(13, 8.5))
 for row, s in zip(axes, continual.SCENARIOS):
     for ax, method in zip(row, ("naive", "EWC", "replay")):
-        heatmap(ax, np.mean([runs[method, s, seed] for seed in seeds], axis=0),
-                f"{method}, {s}")
+        heatmap(
+            ax,
+            np.mean([runs[method, s, seed] for seed in seeds], axis=0),
+            f"{method}, {s}",
+        )
 fig.tight_layout()
 plt.show()
 
@@ -345,6 +448,7 @@ plt.show()
 # Means over the seeds with 95% t-intervals (`claims.t_interval`); with a few seeds the
 # intervals are wide, and they say so.
 
+
 # %% tags=["nbval-ignore-output"]
 def final_row(method, s, seed):
     r = runs[method, s, seed]
@@ -352,11 +456,14 @@ def final_row(method, s, seed):
 
 
 def summary(method, s):
-    average = claims.t_interval([100 * final_row(method, s, seed).mean() for seed in seeds])
+    average = claims.t_interval(
+        [100 * final_row(method, s, seed).mean() for seed in seeds]
+    )
     if method == "joint":
         return average, None
-    forgotten = claims.t_interval([100 * continual.forgetting(runs[method, s, seed])
-                                   for seed in seeds])
+    forgotten = claims.t_interval(
+        [100 * continual.forgetting(runs[method, s, seed]) for seed in seeds]
+    )
     return average, forgotten
 
 
@@ -369,24 +476,36 @@ for s in continual.SCENARIOS:
     for method in METHODS:
         average, forgotten = summary(method, s)
         rows.append([s, method, show(average), show(forgotten)])
-markdown_table(["scenario", "method", "average accuracy after task 5, % (95% interval)",
-                "forgetting, points (95% interval)"], rows)
+markdown_table(
+    [
+        "scenario",
+        "method",
+        "average accuracy after task 5, % (95% interval)",
+        "forgetting, points (95% interval)",
+    ],
+    rows,
+)
 
 # %% [markdown]
 # EWC against naive and replay against naive, paired by seed (same initial weights, same
 # batches of new data), in both scenarios:
 
+
 # %% tags=["nbval-ignore-output"]
 def paired(method, s):
-    return claims.paired_difference([100 * final_row(method, s, seed).mean() for seed in seeds],
-                                    [100 * final_row("naive", s, seed).mean() for seed in seeds])
+    return claims.paired_difference(
+        [100 * final_row(method, s, seed).mean() for seed in seeds],
+        [100 * final_row("naive", s, seed).mean() for seed in seeds],
+    )
 
 
 for s in continual.SCENARIOS:
     for method in ("EWC", "replay"):
         d = paired(method, s)
-        print(f"{s:17s} {method:6s} minus naive: {d.estimate:+.1f} points "
-              f"(interval {d.low:+.1f} to {d.high:+.1f}, {len(seeds)} paired seeds)")
+        print(
+            f"{s:17s} {method:6s} minus naive: {d.estimate:+.1f} points "
+            f"(interval {d.low:+.1f} to {d.high:+.1f}, {len(seeds)} paired seeds)"
+        )
 
 # %% [markdown]
 # ## Next to the published numbers
@@ -399,8 +518,15 @@ for s in continual.SCENARIOS:
 # %% tags=["nbval-ignore-output"]
 markdown_table(
     ["method", "published, % (about)", "measured here, % (95% interval)"],
-    [[method, continual.PUBLISHED_CLASS_INCREMENTAL[method],
-      show(summary(method, "class-incremental")[0])] for method in METHODS])
+    [
+        [
+            method,
+            continual.PUBLISHED_CLASS_INCREMENTAL[method],
+            show(summary(method, "class-incremental")[0]),
+        ]
+        for method in METHODS
+    ],
+)
 
 # %% [markdown]
 # Where ours differ, computed from the table above. The published numbers are rounded to
@@ -412,8 +538,11 @@ for method in METHODS:
     m = summary(method, "class-incremental")[0]
     published = continual.PUBLISHED_CLASS_INCREMENTAL[method]
     low, high = published - 0.5, published + 0.5
-    where = ("agrees with our interval" if low <= m.high and m.low <= high else
-             "is above our interval" if low > m.high else "is below our interval")
+    where = (
+        "agrees with our interval"
+        if low <= m.high and m.low <= high
+        else "is above our interval" if low > m.high else "is below our interval"
+    )
     print(f"{method:7s} published about {published}% {where} {show(m)}")
 
 # %% [markdown]
@@ -447,6 +576,7 @@ for method in METHODS:
 # had after any step before the end minus its accuracy at the end; return the mean over those
 # tasks (a float; 0.0 for a single task).
 
+
 # %%
 def forgetting(R: np.ndarray) -> float:
     raise NotImplementedError
@@ -458,6 +588,7 @@ check.forgetting(forgetting)
 # **Exercise 2.** Write the EWC penalty `ewc_penalty(weights, anchors, fisher, lam)`:
 # `lam / 2` times the sum over every tensor of `fisher * (weights - anchors) ** 2`. The
 # arguments are lists of arrays of matching shapes; return a number.
+
 
 # %%
 def ewc_penalty(weights: list, anchors: list, fisher: list, lam: float) -> float:
@@ -473,8 +604,11 @@ check.ewc_penalty(ewc_penalty)
 # cell after it compares your buffer with an unbalanced one (the first examples of the
 # stream) on a long-tailed stream.
 
+
 # %%
-def balanced_keep(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
+def balanced_keep(
+    labels: np.ndarray, per_class: int, rng: np.random.Generator
+) -> np.ndarray:
     raise NotImplementedError
 
 
@@ -487,9 +621,15 @@ if result.passed:
     stream = stream_rng.choice(10, size=5_000, p=shares / shares.sum())
     balanced = np.bincount(stream[balanced_keep(stream, 50, stream_rng)], minlength=10)
     first = np.bincount(stream[:500], minlength=10)
-    display(markdown_table(["digit"] + list(range(10)),
-                   [["stream"] + np.bincount(stream, minlength=10).tolist(),
-                    ["first 500 kept"] + first.tolist(),
-                    ["balanced_keep, 50 per class"] + balanced.tolist()]))
+    display(
+        markdown_table(
+            ["digit"] + list(range(10)),
+            [
+                ["stream"] + np.bincount(stream, minlength=10).tolist(),
+                ["first 500 kept"] + first.tolist(),
+                ["balanced_keep, 50 per class"] + balanced.tolist(),
+            ],
+        )
+    )
 else:
     print("Complete exercise 3 to see the two buffers side by side.")

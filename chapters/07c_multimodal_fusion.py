@@ -37,7 +37,8 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/chapters
@@ -45,7 +46,11 @@ if "google.colab" in sys.modules:
 # %%
 import time
 
-from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
+from mnist_course.course.profile import (
+    active_profile,
+    import_tensorflow,
+    seed_everything,
+)
 
 tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import keras
@@ -54,20 +59,31 @@ import numpy as np
 from keras import layers
 from tqdm import tqdm
 
-from mnist_course import claims, corruptions, data, multimodal
-from mnist_course.checks.ch07c import check
-from mnist_course.claims import markdown_table
+from mnist_course import corruptions, data, multimodal
+from mnist_course.course import claims
+from mnist_course.course.checks.ch07c import check
+from mnist_course.course.claims import markdown_table
 
 # %% tags=["parameters"]
 PROFILE = "full"
 SEED = 0
 SIZES = {
-    # n_train / n_val / n_test: images (and their pen streams); epochs and seeds per model
+    # n_train / n_val / n_test: images (and their pen streams); epochs and seeds per
+    # model
     "quick": {"n_train": 1_500, "n_val": 500, "n_test": 1_000, "epochs": 1, "seeds": 1},
-    "full": {"n_train": 20_000, "n_val": 2_000, "n_test": 10_000, "epochs": 3, "seeds": 3},
+    "full": {
+        "n_train": 20_000,
+        "n_val": 2_000,
+        "n_test": 10_000,
+        "epochs": 3,
+        "seeds": 3,
+    },
 }
-N_POINTS = 64          # samples per pen stream
-SENSOR_NOISE, SENSOR_DROPOUT = 0.01, 0.02   # the simulated sensor's ordinary imperfections
+N_POINTS = 64  # samples per pen stream
+SENSOR_NOISE, SENSOR_DROPOUT = (
+    0.01,
+    0.02,
+)  # the simulated sensor's ordinary imperfections
 MODALITY_DROPOUT = 0.3  # share of training examples that lose one stream (the fix)
 BATCH = 128
 
@@ -76,19 +92,26 @@ PROFILE = active_profile(PROFILE)
 S = SIZES[PROFILE]
 seed_everything(SEED)
 split = data.load_split()
-parts = {"train": (split.x_train[: S["n_train"]], split.y_train[: S["n_train"]]),
-         "val": (split.x_val[: S["n_val"]], split.y_val[: S["n_val"]]),
-         "test": (split.x_test[: S["n_test"]], split.y_test[: S["n_test"]])}
+parts = {
+    "train": (split.x_train[: S["n_train"]], split.y_train[: S["n_train"]]),
+    "val": (split.x_val[: S["n_val"]], split.y_val[: S["n_val"]]),
+    "test": (split.x_test[: S["n_test"]], split.y_test[: S["n_test"]]),
+}
 start = time.perf_counter()
 images = {k: data.to_model_input(x) for k, (x, _) in parts.items()}
-pens = {k: multimodal.simulate(x, seed=SEED + i, n_points=N_POINTS, noise=SENSOR_NOISE,
-                               dropout=SENSOR_DROPOUT)
-        for i, (k, (x, _)) in enumerate(parts.items())}
+pens = {
+    k: multimodal.simulate(
+        x, seed=SEED + i, n_points=N_POINTS, noise=SENSOR_NOISE, dropout=SENSOR_DROPOUT
+    )
+    for i, (k, (x, _)) in enumerate(parts.items())
+}
 labels = {k: y for k, (_, y) in parts.items()}
 print(f"profile {PROFILE}: {S}")
-print(f"simulated pen streams for {sum(len(y) for y in labels.values()):,} images in "
-      f"{time.perf_counter() - start:.0f} s; shape of one: {pens['train'].shape[1:]} "
-      f"(columns {multimodal.CHANNELS})")
+print(
+    f"simulated pen streams for {sum(len(y) for y in labels.values()):,} images in "
+    f"{time.perf_counter() - start:.0f} s; shape of one: {pens['train'].shape[1:]} "
+    f"(columns {multimodal.CHANNELS})"
+)
 
 # %% [markdown]
 # ## The second stream, simulated
@@ -108,8 +131,13 @@ for i in range(8):
     p = pens["train"][i]
     down = p[:, 3] > 0
     axes[1, i].plot(p[:, 0], p[:, 1], lw=0.5, color="lightgrey")
-    axes[1, i].scatter(p[down, 0], p[down, 1], s=4 + 40 * p[down, 2],
-                       c=np.arange(N_POINTS)[down], cmap="viridis")
+    axes[1, i].scatter(
+        p[down, 0],
+        p[down, 1],
+        s=4 + 40 * p[down, 2],
+        c=np.arange(N_POINTS)[down],
+        cmap="viridis",
+    )
     axes[1, i].set(xlim=(0, 1), ylim=(1, 0), xticks=[], yticks=[], aspect="equal")
 axes[1, 0].set_ylabel("simulated\npen stream")
 plt.show()
@@ -138,21 +166,34 @@ plt.show()
 # and **late fusion**, which trains nothing: it averages the two single-stream models'
 # probabilities (`multimodal.late_fusion`), with a weight chosen on validation.
 
+
 # %%
 def image_encoder(name="image_encoder"):
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        layers.Conv2D(16, 3, activation="relu"), layers.MaxPooling2D(),
-        layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(),
-        layers.Flatten(), layers.Dense(64, activation="relu")], name=name)
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(16, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu"),
+        ],
+        name=name,
+    )
 
 
 def sequence_encoder(name="sequence_encoder"):
-    return keras.Sequential([
-        keras.Input((N_POINTS, len(multimodal.CHANNELS))),
-        layers.Conv1D(32, 5, padding="same", activation="relu"),
-        layers.Conv1D(64, 5, padding="same", activation="relu"),
-        layers.GlobalMaxPooling1D(), layers.Dense(64, activation="relu")], name=name)
+    return keras.Sequential(
+        [
+            keras.Input((N_POINTS, len(multimodal.CHANNELS))),
+            layers.Conv1D(32, 5, padding="same", activation="relu"),
+            layers.Conv1D(64, 5, padding="same", activation="relu"),
+            layers.GlobalMaxPooling1D(),
+            layers.Dense(64, activation="relu"),
+        ],
+        name=name,
+    )
 
 
 def build(kind: str) -> keras.Model:
@@ -164,15 +205,20 @@ def build(kind: str) -> keras.Model:
     elif kind == "sequence only":
         features = f_pen
     elif kind == "early fusion":
-        features = layers.Dense(64, activation="relu")(layers.Concatenate()([f_image, f_pen]))
+        features = layers.Dense(64, activation="relu")(
+            layers.Concatenate()([f_image, f_pen])
+        )
     elif kind == "gated fusion":
         gate = layers.Dense(1, activation="sigmoid", name="gate")(
-            layers.Concatenate()([f_image, f_pen]))
+            layers.Concatenate()([f_image, f_pen])
+        )
         features = gate * f_image + (1 - gate) * f_pen
     else:
         raise ValueError(f"unknown model kind {kind!r}")
     outputs = layers.Dense(10, activation="softmax")(features)
-    return keras.Model({"image": image_in, "pen": pen_in}, outputs, name=kind.replace(" ", "_"))
+    return keras.Model(
+        {"image": image_in, "pen": pen_in}, outputs, name=kind.replace(" ", "_")
+    )
 
 
 for kind in ("image only", "sequence only", "early fusion", "gated fusion"):
@@ -184,26 +230,43 @@ for kind in ("image only", "sequence only", "early fusion", "gated fusion"):
 # fresh `MODALITY_DROPOUT` share of examples with one stream blanked
 # (`multimodal.modality_dropout`): half of them lose the image, half the pen stream, never both.
 
+
 # %%
 def train(kind: str, seed: int, dropout_rate: float = 0.0) -> keras.Model:
     keras.utils.set_random_seed(seed)
     model = build(kind)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     rng = np.random.default_rng(seed)
     for _ in range(S["epochs"]):
-        x_image, x_pen = multimodal.modality_dropout(images["train"], pens["train"],
-                                                     dropout_rate, rng)
+        x_image, x_pen = multimodal.modality_dropout(
+            images["train"], pens["train"], dropout_rate, rng
+        )
         order = rng.permutation(len(x_image))
-        model.fit({"image": x_image[order], "pen": x_pen[order]}, labels["train"][order],
-                  batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
+        model.fit(
+            {"image": x_image[order], "pen": x_pen[order]},
+            labels["train"][order],
+            batch_size=BATCH,
+            epochs=1,
+            verbose=0,
+            shuffle=False,
+        )
     return model
 
 
 def predict(model, x_image, x_pen):
-    """Class probabilities, 2,000 examples at a time (a direct call: no per-model set-up)."""
-    return np.concatenate([model({"image": x_image[i:i + 2000], "pen": x_pen[i:i + 2000]},
-                                 training=False).numpy() for i in range(0, len(x_image), 2000)])
+    """Class probabilities, 2,000 examples at a time (a direct call: no per-model
+    set-up)."""
+    return np.concatenate([
+        model(
+            {"image": x_image[i : i + 2000], "pen": x_pen[i : i + 2000]}, training=False
+        ).numpy()
+        for i in range(0, len(x_image), 2000)
+    ])
+
 
 # %% [markdown]
 # ## Training, several seeds
@@ -212,9 +275,14 @@ def predict(model, x_image, x_pen):
 # modality dropout.
 
 # %% tags=["nbval-ignore-output"]
-TRAINED = [("image only", 0.0), ("sequence only", 0.0), ("early fusion", 0.0),
-           ("gated fusion", 0.0), ("early fusion", MODALITY_DROPOUT),
-           ("gated fusion", MODALITY_DROPOUT)]
+TRAINED = [
+    ("image only", 0.0),
+    ("sequence only", 0.0),
+    ("early fusion", 0.0),
+    ("gated fusion", 0.0),
+    ("early fusion", MODALITY_DROPOUT),
+    ("gated fusion", MODALITY_DROPOUT),
+]
 seeds = [SEED + k for k in range(S["seeds"])]
 models = {}
 start = time.perf_counter()
@@ -235,8 +303,10 @@ late_weight = {}
 for seed in seeds:
     p_image = predict(models["image only", 0.0, seed], images["val"], pens["val"])
     p_pen = predict(models["sequence only", 0.0, seed], images["val"], pens["val"])
-    accuracy = [(multimodal.late_fusion(p_image, p_pen, w).argmax(1) == labels["val"]).mean()
-                for w in WEIGHTS]
+    accuracy = [
+        (multimodal.late_fusion(p_image, p_pen, w).argmax(1) == labels["val"]).mean()
+        for w in WEIGHTS
+    ]
     late_weight[seed] = float(WEIGHTS[int(np.argmax(accuracy))])
 print("late fusion's weight on the image, per seed:", late_weight)
 
@@ -257,10 +327,12 @@ print("late fusion's weight on the image, per seed:", late_weight)
 rng_test = np.random.default_rng(SEED + 99)
 x_test, pen_test, y_test = images["test"], pens["test"], labels["test"]
 truncated = pen_test.copy()
-truncated[:, N_POINTS // 2:] = 0
+truncated[:, N_POINTS // 2 :] = 0
 CORRUPTIONS = ("impulse_noise", "fog", "zigzag")
-corrupted = [data.to_model_input(corruptions.corrupt(parts["test"][0], kind, seed=SEED))
-             for kind in CORRUPTIONS]
+corrupted = [
+    data.to_model_input(corruptions.corrupt(parts["test"][0], kind, seed=SEED))
+    for kind in CORRUPTIONS
+]
 CONDITIONS = {
     "clean": [(x_test, pen_test)],
     "pen absent": [(x_test, np.zeros_like(pen_test))],
@@ -281,7 +353,8 @@ def scores(model_or_pair, seed):
                 p = multimodal.late_fusion(
                     cached(models["image only", 0.0, seed], x_image, x_pen),
                     cached(models["sequence only", 0.0, seed], x_image, x_pen),
-                    late_weight[seed])
+                    late_weight[seed],
+                )
             else:
                 p = cached(model_or_pair, x_image, x_pen)
             accuracies.append((p.argmax(1) == y_test).mean())
@@ -293,7 +366,8 @@ _cache = {}
 
 
 def cached(model, x_image, x_pen):
-    """A model's predictions on one pair of inputs, computed once (late fusion reuses the
+    """A model's predictions on one pair of inputs, computed once (late fusion reuses
+    the
     single-stream models' predictions)."""
     key = (id(model), id(x_image), id(x_pen))
     if key not in _cache:
@@ -301,9 +375,15 @@ def cached(model, x_image, x_pen):
     return _cache[key]
 
 
-ROWS = [("image only", 0.0), ("sequence only", 0.0), ("late fusion", 0.0),
-        ("early fusion", 0.0), ("gated fusion", 0.0), ("early fusion", MODALITY_DROPOUT),
-        ("gated fusion", MODALITY_DROPOUT)]
+ROWS = [
+    ("image only", 0.0),
+    ("sequence only", 0.0),
+    ("late fusion", 0.0),
+    ("early fusion", 0.0),
+    ("gated fusion", 0.0),
+    ("early fusion", MODALITY_DROPOUT),
+    ("gated fusion", MODALITY_DROPOUT),
+]
 
 
 def row_name(kind, rate):
@@ -315,8 +395,10 @@ results = {}  # (row name, seed) -> {condition: accuracy %}
 for seed in seeds:
     for kind, rate in ROWS:
         results[row_name(kind, rate), seed] = scores(
-            "late fusion" if kind == "late fusion" else models[kind, rate, seed], seed)
+            "late fusion" if kind == "late fusion" else models[kind, rate, seed], seed
+        )
 print(f"evaluated in {time.perf_counter() - start:.0f} s")
+
 
 # %% tags=["nbval-ignore-output"]
 def cell(name, condition):
@@ -324,9 +406,10 @@ def cell(name, condition):
     return f"{m.estimate:.1f} ({m.low:.1f} to {m.high:.1f})"
 
 
-markdown_table(["model"] + [f"{c}, %" for c in CONDITIONS],
-               [[row_name(k, r)] + [cell(row_name(k, r), c) for c in CONDITIONS]
-                for k, r in ROWS])
+markdown_table(
+    ["model"] + [f"{c}, %" for c in CONDITIONS],
+    [[row_name(k, r)] + [cell(row_name(k, r), c) for c in CONDITIONS] for k, r in ROWS],
+)
 
 # %% [markdown]
 # Each cell: test accuracy, mean over the seeds with a 95% t-interval. Things to read in it:
@@ -346,9 +429,13 @@ for i, (kind, rate) in enumerate(ROWS):
     name = row_name(kind, rate)
     means = [np.mean([results[name, s][c] for s in seeds]) for c in CONDITIONS]
     ax.bar(np.arange(len(CONDITIONS)) + i * width, means, width, label=name)
-ax.set(xticks=np.arange(len(CONDITIONS)) + 0.4 - width / 2, xticklabels=list(CONDITIONS),
-       ylabel="test accuracy, %", ylim=(0, 100),
-       title="every model under every condition (mean over seeds; pen stream simulated)")
+ax.set(
+    xticks=np.arange(len(CONDITIONS)) + 0.4 - width / 2,
+    xticklabels=list(CONDITIONS),
+    ylabel="test accuracy, %",
+    ylim=(0, 100),
+    title="every model under every condition (mean over seeds; pen stream simulated)",
+)
 ax.legend(fontsize=7, ncol=4, loc="lower center")
 plt.show()
 
@@ -365,10 +452,19 @@ for kind in ("early fusion", "gated fusion"):
     for condition in ("clean", "pen absent", "image absent", "image corrupted"):
         d = claims.paired_difference(
             [results[row_name(kind, MODALITY_DROPOUT), s][condition] for s in seeds],
-            [results[kind, s][condition] for s in seeds])
-        rows.append([kind, condition, f"{d.estimate:+.1f} ({d.low:+.1f} to {d.high:+.1f})"])
-markdown_table(["model", "condition", "with minus without modality dropout, points "
-                "(95% interval, paired seeds)"], rows)
+            [results[kind, s][condition] for s in seeds],
+        )
+        rows.append(
+            [kind, condition, f"{d.estimate:+.1f} ({d.low:+.1f} to {d.high:+.1f})"]
+        )
+markdown_table(
+    [
+        "model",
+        "condition",
+        "with minus without modality dropout, points (95% interval, paired seeds)",
+    ],
+    rows,
+)
 
 # %% [markdown]
 # ## Exercises
@@ -379,8 +475,11 @@ markdown_table(["model", "condition", "with minus without modality dropout, poin
 # weighted mean `weight * p_image + (1 - weight) * p_sequence` of two models' class
 # probabilities (arrays `(n, 10)`), refusing a weight outside [0, 1] with `ValueError`.
 
+
 # %%
-def late_fusion(p_image: np.ndarray, p_sequence: np.ndarray, weight: float) -> np.ndarray:
+def late_fusion(
+    p_image: np.ndarray, p_sequence: np.ndarray, weight: float
+) -> np.ndarray:
     raise NotImplementedError
 
 
@@ -392,9 +491,11 @@ check.late_fusion(late_fusion)
 # modality (set to zeros), about half of them the image and half the sequence, never both;
 # all randomness from `rng`.
 
+
 # %%
-def modality_dropout(images: np.ndarray, sequences: np.ndarray, rate: float,
-                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def modality_dropout(
+    images: np.ndarray, sequences: np.ndarray, rate: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     raise NotImplementedError
 
 
@@ -408,6 +509,7 @@ check.modality_dropout(modality_dropout)
 # `fused - alone` is no longer entirely above zero (`scipy.stats.t`), or `None` if fusion
 # helps at every level. The cell after it sweeps the pen noise on this chapter's models.
 
+
 # %%
 def first_level_without_gain(levels, fused: np.ndarray, alone: np.ndarray):
     raise NotImplementedError
@@ -419,22 +521,30 @@ result = check.first_level_without_gain(first_level_without_gain)
 if result.passed:
     levels = [0.0, 0.05, 0.1, 0.2, 0.4]
     sweep_rng = np.random.default_rng(SEED + 7)
-    noisy_pens = [multimodal.sensor(pen_test, noise, SENSOR_DROPOUT, sweep_rng)
-                  for noise in levels]
+    noisy_pens = [
+        multimodal.sensor(pen_test, noise, SENSOR_DROPOUT, sweep_rng)
+        for noise in levels
+    ]
     corrupted_image = corrupted[0]  # a smudged scan: where fusion can help at all
 
     def sweep(name, seed):
         model = models[name, 0.0, seed]
-        return [100 * (predict(model, corrupted_image, p).argmax(1) == y_test).mean()
-                for p in noisy_pens]
+        return [
+            100 * (predict(model, corrupted_image, p).argmax(1) == y_test).mean()
+            for p in noisy_pens
+        ]
 
     fused = np.array([sweep("gated fusion", s) for s in seeds])
     alone = np.array([sweep("image only", s) for s in seeds])
     level = first_level_without_gain(levels, fused, alone)
     for lv, f, a in zip(levels, fused.mean(0), alone.mean(0)):
-        print(f"pen noise {lv:.2f}: gated fusion {f:.1f}%, image only {a:.1f}% "
-              f"(image with {CORRUPTIONS[0]})")
-    print("fusion stops helping at pen noise", level if level is not None else
-          "- not within the levels tried")
+        print(
+            f"pen noise {lv:.2f}: gated fusion {f:.1f}%, image only {a:.1f}% "
+            f"(image with {CORRUPTIONS[0]})"
+        )
+    print(
+        "fusion stops helping at pen noise",
+        level if level is not None else "- not within the levels tried",
+    )
 else:
     print("Complete exercise 3 to sweep the pen noise.")

@@ -8,8 +8,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from mnist_course import data, notebooks
-from mnist_course.runtime import PROFILES
+from mnist_course import data
+from mnist_course.course import notebooks
+from mnist_course.course.profile import PROFILES
 
 
 def _data_verify(args: argparse.Namespace) -> int:
@@ -52,7 +53,7 @@ def _notebooks_check(args: argparse.Namespace) -> int:
 
 
 def _claims(args: argparse.Namespace) -> int:
-    from mnist_course import ledger
+    from mnist_course.course import ledger
 
     if args.check:
         problems = ledger.stale()

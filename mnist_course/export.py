@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_course.runtime import import_tensorflow, quiet_stderr
+from mnist_course.course.profile import import_tensorflow, quiet_stderr
 
 VARIANTS = ("float32", "dynamic_range", "float16", "int8")
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_course import claims, corruptions, robustness
+from mnist_course import corruptions, robustness
+from mnist_course.course import claims
 
 NOISE_SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 ROTATIONS = (0, 15, 30, 45)
@@ -217,7 +218,7 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, name: str, *,
     """
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    from mnist_course.evaluation import latency_ms
+    from mnist_course.measure import latency_ms
 
     x = as_model_input(images)
     y = as_labels(labels, len(x))

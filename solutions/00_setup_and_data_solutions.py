@@ -26,7 +26,8 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/solutions
@@ -36,9 +37,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from mnist_course import data
-from mnist_course.checks.ch00 import strict_check as check
+from mnist_course.course.checks.ch00 import strict_check as check
+from mnist_course.course.profile import active_profile
 from mnist_course.plots import image_grid
-from mnist_course.runtime import active_profile
 
 # %% tags=["parameters"]
 PROFILE = "full"
@@ -52,6 +53,7 @@ print(f"profile: {PROFILE}")
 # **Exercise 1.** `np.bincount` counts each non-negative integer; `minlength=10` keeps a zero for
 # a digit that never occurs.
 
+
 # %%
 def count_classes(labels: np.ndarray) -> np.ndarray:
     return np.bincount(labels, minlength=10)
@@ -63,6 +65,7 @@ check.count_classes(count_classes)
 # **Exercise 2.** Convert to float32 *before* dividing (uint8 arithmetic would wrap or
 # truncate), then add the channel axis Keras's `Conv2D` expects.
 
+
 # %%
 def to_model_input(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., np.newaxis]
@@ -73,6 +76,7 @@ check.to_model_input(to_model_input)
 # %% [markdown]
 # **Exercise 3.** Average in floating point. The mean images show each digit's typical shape;
 # the pairs whose means overlap most are the ones models confuse.
+
 
 # %%
 def class_means(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -89,7 +93,11 @@ plt.show()
 flat = means.reshape(10, -1) / 255.0
 distance = np.linalg.norm(flat[:, None] - flat[None, :], axis=-1)
 np.fill_diagonal(distance, np.inf)
-pairs = sorted({tuple(sorted((i, int(distance[i].argmin())))) for i in range(10)},
-               key=lambda p: distance[p])
-print("closest pairs of mean images:",
-      ", ".join(f"{a}-{b} ({distance[a, b]:.2f})" for a, b in pairs[:3]))
+pairs = sorted(
+    {tuple(sorted((i, int(distance[i].argmin())))) for i in range(10)},
+    key=lambda p: distance[p],
+)
+print(
+    "closest pairs of mean images:",
+    ", ".join(f"{a}-{b} ({distance[a, b]:.2f})" for a, b in pairs[:3]),
+)

@@ -25,19 +25,24 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/solutions
 
 # %%
-from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
+from mnist_course.course.profile import (
+    active_profile,
+    import_tensorflow,
+    seed_everything,
+)
 
 import_tensorflow()  # before keras: keeps TensorFlow's C++ start-up log lines out
 import keras
 from keras import layers
 
-from mnist_course.checks.ch01 import strict_check as check
+from mnist_course.course.checks.ch01 import strict_check as check
 
 # %% tags=["parameters"]
 PROFILE = "full"
@@ -52,6 +57,7 @@ print(f"profile: {PROFILE}")
 # **Exercise 1.** Depthwise: one k x k filter per input channel plus one bias each.
 # Pointwise: a 1x1 convolution, `c_in` weights per output channel plus one bias each.
 
+
 # %%
 def separable_params(k: int, c_in: int, c_out: int) -> int:
     depthwise = k * k * c_in + c_in
@@ -61,13 +67,16 @@ def separable_params(k: int, c_in: int, c_out: int) -> int:
 
 check.separable_params(separable_params)
 standard = 3 * 3 * 256 * 256 + 256
-print(f"k=3, 256->256: separable {separable_params(3, 256, 256):,} vs standard {standard:,} "
-      f"({standard / separable_params(3, 256, 256):.1f}x fewer)")
+print(
+    f"k=3, 256->256: separable {separable_params(3, 256, 256):,} vs standard"
+    f" {standard:,} ({standard / separable_params(3, 256, 256):.1f}x fewer)"
+)
 
 # %% [markdown]
 # **Exercise 2.** Squeeze with global average pooling, excite with a bottleneck of
 # `max(4, C // ratio)` units and a sigmoid, reshape to `(1, 1, C)` and let broadcasting scale
 # every position of each channel by the same weight.
+
 
 # %%
 def my_se_block(x, ratio: int = 16):
@@ -87,6 +96,7 @@ check.se_block(my_se_block)
 # parameters at 7x7 while shrinking the dense layer's input to 3x3. The chapter's
 # `compact_cnn` has that shape; written out by hand with narrower stages, it fits the budget
 # (the checker refuses `models.compact_cnn` itself: the exercise is to design the model).
+
 
 # %% tags=["nbval-ignore-output"]
 def budget_model() -> keras.Model:

@@ -25,7 +25,8 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/solutions
@@ -35,8 +36,8 @@ import math
 
 from hyperopt import STATUS_FAIL, STATUS_OK, hp
 
-from mnist_course.checks.ch02 import strict_check as check
-from mnist_course.runtime import active_profile
+from mnist_course.course.checks.ch02 import strict_check as check
+from mnist_course.course.profile import active_profile
 
 # %% tags=["parameters"]
 PROFILE = "full"
@@ -48,6 +49,7 @@ print(f"profile: {PROFILE}")
 
 # %% [markdown]
 # **Exercise 1.** `hp.loguniform` takes the logarithms of the bounds.
+
 
 # %%
 def fixed_space() -> dict:
@@ -65,14 +67,24 @@ check.fixed_space(fixed_space)
 # **Exercise 2.** `hp.choice` over two dicts: each branch has its own parameters, with their
 # own labels, so TPE models each learning rate separately.
 
+
 # %%
 def conditional_space() -> dict:
     return {
-        "optimizer": hp.choice("optimizer", [
-            {"name": "adam", "lr": hp.loguniform("adam_lr", math.log(1e-5), math.log(1e-2))},
-            {"name": "sgd", "lr": hp.loguniform("sgd_lr", math.log(1e-3), math.log(1e-1)),
-             "momentum": hp.uniform("sgd_momentum", 0.5, 0.99)},
-        ]),
+        "optimizer": hp.choice(
+            "optimizer",
+            [
+                {
+                    "name": "adam",
+                    "lr": hp.loguniform("adam_lr", math.log(1e-5), math.log(1e-2)),
+                },
+                {
+                    "name": "sgd",
+                    "lr": hp.loguniform("sgd_lr", math.log(1e-3), math.log(1e-1)),
+                    "momentum": hp.uniform("sgd_momentum", 0.5, 0.99),
+                },
+            ],
+        ),
     }
 
 
@@ -81,6 +93,7 @@ check.conditional_space(conditional_space)
 # %% [markdown]
 # **Exercise 3.** Track the best loss and how many epochs ago it improved; a NaN or an
 # infinity means the run diverged, which Hyperopt should record as a failure, not a loss.
+
 
 # %%
 def early_stopping_objective(train_epoch, max_epochs: int = 20, patience: int = 3):

@@ -25,20 +25,25 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/solutions
 
 # %%
-from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
+from mnist_course.course.profile import (
+    active_profile,
+    import_tensorflow,
+    seed_everything,
+)
 
 tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import keras
 import numpy as np
 
 from mnist_course import robustness
-from mnist_course.checks.ch03 import strict_check as check
+from mnist_course.course.checks.ch03 import strict_check as check
 
 # %% tags=["parameters"]
 PROFILE = "full"
@@ -53,13 +58,18 @@ print(f"profile: {PROFILE}")
 # **Exercise 1.** The three things the article's snippet misses: a tensor to watch, the loss on
 # logits, and clipping to the valid range.
 
+
 # %%
-def my_fgsm(model, images: np.ndarray, labels: np.ndarray, epsilon: float) -> np.ndarray:
+def my_fgsm(
+    model, images: np.ndarray, labels: np.ndarray, epsilon: float
+) -> np.ndarray:
     x = tf.convert_to_tensor(images, tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(x)
         logits = model(x, training=False)
-        loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        loss = keras.losses.sparse_categorical_crossentropy(
+            labels, logits, from_logits=True
+        )
     gradient = tape.gradient(loss, x)
     return tf.clip_by_value(x + epsilon * tf.sign(gradient), 0.0, 1.0).numpy()
 
@@ -69,6 +79,7 @@ check.fgsm(my_fgsm)
 # %% [markdown]
 # **Exercise 2.** A layer with a `training` argument; for each image draw whether to erase,
 # the rectangle's size (up to half the side) and its corner, and multiply by a mask.
+
 
 # %%
 class RandomErasing(keras.layers.Layer):
@@ -88,8 +99,12 @@ class RandomErasing(keras.layers.Layer):
         top = tf.cast(draw[:, 3] * tf.cast(h - size_h, tf.float32), tf.int32)
         left = tf.cast(draw[:, 4] * tf.cast(w - size_w, tf.float32), tf.int32)
         rows, cols = tf.range(h)[None, :, None], tf.range(w)[None, None, :]
-        inside = ((rows >= top[:, None, None]) & (rows < (top + size_h)[:, None, None])
-                  & (cols >= left[:, None, None]) & (cols < (left + size_w)[:, None, None]))
+        inside = (
+            (rows >= top[:, None, None])
+            & (rows < (top + size_h)[:, None, None])
+            & (cols >= left[:, None, None])
+            & (cols < (left + size_w)[:, None, None])
+        )
         mask = tf.cast(~(inside & erase[:, None, None]), images.dtype)[..., None]
         return images * mask
 
@@ -103,6 +118,7 @@ check.random_erasing(make_random_erasing)
 # %% [markdown]
 # **Exercise 3.** PGD at epsilon 0.1, the attack that does not fall for gradient masking; the
 # accuracy is computed on the very images returned.
+
 
 # %% tags=["nbval-ignore-output"]
 def attack_and_score(model, images: np.ndarray, labels: np.ndarray):

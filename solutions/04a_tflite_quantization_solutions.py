@@ -25,18 +25,23 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/solutions
 
 # %%
-from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
+from mnist_course.course.profile import (
+    active_profile,
+    import_tensorflow,
+    seed_everything,
+)
 
 tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import numpy as np
 
-from mnist_course.checks.ch04a import strict_check as check
+from mnist_course.course.checks.ch04a import strict_check as check
 
 # %% tags=["parameters"]
 PROFILE = "full"
@@ -51,6 +56,7 @@ print(f"profile: {PROFILE}")
 # **Exercise 1.** Divide by the scale, round to the nearest integer (a plain `astype` would
 # truncate 254.9 to 254), shift by the zero point, clip to the uint8 range, then convert.
 
+
 # %%
 def quantize_input(images: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     q = np.round(np.asarray(images, dtype=np.float32) / scale) + zero_point
@@ -63,6 +69,7 @@ check.quantize_input(quantize_input)
 # **Exercise 2.** Four settings make a converter full-integer: the default optimisation, a
 # representative dataset (one batch-of-one per call, scaled exactly like training data),
 # integer-only built-in ops, and uint8 at the input and output.
+
 
 # %% tags=["nbval-ignore-output"]
 def int8_converter(saved_model_dir: str, representative: np.ndarray) -> bytes:
@@ -88,6 +95,7 @@ check.int8_converter(int8_converter)
 # depthwise convolution's weight tensor is `(1, kh, kw, C)`, the same rule holds; a dense
 # layer does one MAC per weight.
 
+
 # %%
 def heaviest_op(interpreter) -> int:
     shapes = {t["index"]: t["shape"] for t in interpreter.get_tensor_details()}
@@ -97,7 +105,9 @@ def heaviest_op(interpreter) -> int:
             continue
         weights = int(np.prod(shapes[op["inputs"][1]]))
         out = shapes[op["outputs"][0]]
-        macs = weights if op["op_name"] == "FULLY_CONNECTED" else out[1] * out[2] * weights
+        macs = (
+            weights if op["op_name"] == "FULLY_CONNECTED" else out[1] * out[2] * weights
+        )
         if macs > best_macs:
             best, best_macs = op["index"], macs
     return best

@@ -27,7 +27,8 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/solutions
@@ -37,7 +38,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
+from mnist_course.course.profile import (
+    active_profile,
+    import_tensorflow,
+    seed_everything,
+)
 
 tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import grpc
@@ -47,10 +52,14 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from mnist_course import export, models
-from mnist_course.checks.ch04b import strict_check as check
+from mnist_course.course.checks.ch04b import strict_check as check
 from mnist_course.serving.config import Batching
 from mnist_course.serving.loadtest import digits_requests, run_load
-from mnist_course.serving.stack import ServerProcess, Stack, skip_cells_needing_missing_programs
+from mnist_course.serving.stack import (
+    ServerProcess,
+    Stack,
+    skip_cells_needing_missing_programs,
+)
 
 # %% tags=["parameters"]
 PROFILE = "full"
@@ -65,10 +74,13 @@ base = workdir / "models" / "mnist"
 for version in (1, 2):
     keras.backend.clear_session()  # the same input key in both versions
     export.export_saved_model(models.lenet5(), base.parent, "mnist", version)
-server = ServerProcess([f"--model_base_path={base}", "--model_name=mnist"],
-                       log_path=workdir / "server.log").start()
-print(f"profile {PROFILE}; serving {sorted(p.name for p in base.iterdir())} at "
-      f"{server.grpc_target}")
+server = ServerProcess(
+    [f"--model_base_path={base}", "--model_name=mnist"], log_path=workdir / "server.log"
+).start()
+print(
+    f"profile {PROFILE}; serving {sorted(p.name for p in base.iterdir())} at "
+    f"{server.grpc_target}"
+)
 skip_cells_needing_missing_programs(("nginx",))  # exercise 3's sweep runs behind nginx
 
 # %% [markdown]
@@ -76,20 +88,23 @@ skip_cells_needing_missing_programs(("nginx",))  # exercise 3's sweep runs behin
 # per input with dtype, shape and raw bytes. The reply's `TensorProto` is read back the same
 # way: bytes to float32, reshaped by its `tensor_shape`.
 
+
 # %%
 def my_predict(images: np.ndarray, target: str) -> np.ndarray:
     images = np.ascontiguousarray(images, dtype=np.float32)
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "mnist"
     request.model_spec.signature_name = "serving_default"
-    tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT,
-                                    tensor_content=images.tobytes())
+    tensor = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT, tensor_content=images.tobytes()
+    )
     for size in images.shape:
         tensor.tensor_shape.dim.add(size=size)
     request.inputs["keras_tensor"].CopyFrom(tensor)
     with grpc.insecure_channel(target) as channel:
         response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
-            request, timeout=10)
+            request, timeout=10
+        )
     output = response.outputs["output_0"]
     shape = [d.size for d in output.tensor_shape.dim]
     return np.frombuffer(output.tensor_content, np.float32).reshape(shape)
@@ -119,7 +134,9 @@ def request_for(images: np.ndarray, version: int) -> predict_pb2.PredictRequest:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "mnist"
     request.model_spec.version.value = version
-    request.inputs["keras_tensor"].CopyFrom(tf.make_tensor_proto(images, dtype=tf.float32))
+    request.inputs["keras_tensor"].CopyFrom(
+        tf.make_tensor_proto(images, dtype=tf.float32)
+    )
     return request
 
 
@@ -129,6 +146,7 @@ check.version_routing(model_config, request_for, base)
 # **Exercise 3.** Filter on the p99 first (strictly under 15 ms), then take the most
 # requests/s; with nothing left, say so with `None` rather than return the least bad row.
 # We measure a small sweep of our own here (one replica behind nginx, two settings).
+
 
 # %%
 def best_batching(rows: list[dict]) -> dict | None:
@@ -142,10 +160,14 @@ requests = digits_requests(count=16)
 rows = []
 for name, batching in (("none", None), ("32/1000us", Batching())):
     with Stack(base, replicas=1, batching=batching, prometheus=False) as stack:
-        report = (await run_load(stack.grpc_target, requests, concurrency=8,
-                                 duration=LOAD_S[PROFILE])).summary()
-    rows.append({"config": f"batching {name}", "rps": report["rps"],
-                 "p99_ms": report["p99_ms"]})
+        report = (
+            await run_load(
+                stack.grpc_target, requests, concurrency=8, duration=LOAD_S[PROFILE]
+            )
+        ).summary()
+    rows.append(
+        {"config": f"batching {name}", "rps": report["rps"], "p99_ms": report["p99_ms"]}
+    )
 check.best_batching(best_batching, rows)
 
 # %% tags=["nbval-ignore-output"]

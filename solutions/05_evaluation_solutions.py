@@ -25,19 +25,24 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/solutions
 
 # %%
-from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
+from mnist_course.course.profile import (
+    active_profile,
+    import_tensorflow,
+    seed_everything,
+)
 
 tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from mnist_course.checks.ch05 import strict_check as check
+from mnist_course.course.checks.ch05 import strict_check as check
 
 # %% tags=["parameters"]
 PROFILE = "full"
@@ -53,6 +58,7 @@ print(f"profile: {PROFILE}")
 # (b/bins, (b+1)/bins] and a confidence of exactly 1 lands in the last bin. Each non-empty
 # bin adds its share of the predictions times its gap between accuracy and mean confidence.
 
+
 # %%
 def ece(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
     confidence = probabilities.max(axis=1)
@@ -62,7 +68,9 @@ def ece(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
     for b in range(bins):
         in_bin = which == b
         if in_bin.any():
-            total += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+            total += in_bin.mean() * abs(
+                correct[in_bin].mean() - confidence[in_bin].mean()
+            )
     return float(total)
 
 
@@ -73,13 +81,14 @@ check.ece(ece)
 # row drawn from the seed's generator. The input arrays are copied, never changed, and the
 # labels go back as they came.
 
+
 # %%
 def my_corruption(images: np.ndarray, labels: np.ndarray, seed: int):
     rng = np.random.default_rng(seed)
     out = images.copy()
     rows = rng.integers(6, 21, len(images))
     for i, row in enumerate(rows):
-        out[i, row:row + 2, 3:25] = 255
+        out[i, row : row + 2, 3:25] = 255
     return out, labels
 
 
@@ -88,6 +97,7 @@ check.corruption(my_corruption)
 # %% [markdown]
 # **Exercise 3.** The negative log-likelihood of the labels under `softmax(logits / T)`,
 # minimised over log T (so T stays positive) with a bounded scalar search.
+
 
 # %%
 def fit_temperature(val_logits: np.ndarray, val_labels: np.ndarray) -> float:

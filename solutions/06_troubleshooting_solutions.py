@@ -25,19 +25,24 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/solutions
 
 # %%
-from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
+from mnist_course.course.profile import (
+    active_profile,
+    import_tensorflow,
+    seed_everything,
+)
 
 tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import keras
 import numpy as np
 
-from mnist_course.checks.ch06 import strict_check as check
+from mnist_course.course.checks.ch06 import strict_check as check
 
 # %% tags=["parameters"]
 PROFILE = "full"
@@ -53,9 +58,11 @@ print(f"profile: {PROFILE}")
 # the schedule holds `initial` before the start and `final` after the end. The cubic makes
 # pruning fast at first, when many weights are nearly useless, and gentle near the end.
 
+
 # %%
-def sparsity_schedule(step: int, begin_step: int, end_step: int, initial: float,
-                      final: float) -> float:
+def sparsity_schedule(
+    step: int, begin_step: int, end_step: int, initial: float, final: float
+) -> float:
     p = min(1.0, max(0.0, (step - begin_step) / (end_step - begin_step)))
     return final + (initial - final) * (1 - p) ** 3
 
@@ -67,12 +74,15 @@ check.sparsity_schedule(sparsity_schedule)
 # [0, 1]) and `output_and_loss` (a logits output needs `from_logits=True`). Recompiling
 # keeps the layers and their weights.
 
+
 # %%
 def repair(images: np.ndarray, model: keras.Model) -> tuple[np.ndarray, keras.Model]:
     images = np.asarray(images, np.float32) / 255.0
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     return images, model
 
 
@@ -83,10 +93,13 @@ check.repair(repair)
 # ten times rarer gets 10, and every class's weights sum to the same `n / k`. This is what
 # `sklearn.utils.class_weight.compute_class_weight("balanced", ...)` computes.
 
+
 # %%
 def class_weights(labels: np.ndarray) -> dict[int, float]:
     classes, counts = np.unique(labels, return_counts=True)
-    return {int(c): len(labels) / (len(classes) * int(n)) for c, n in zip(classes, counts)}
+    return {
+        int(c): len(labels) / (len(classes) * int(n)) for c, n in zip(classes, counts)
+    }
 
 
 check.class_weights(class_weights)

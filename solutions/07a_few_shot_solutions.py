@@ -25,18 +25,23 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/solutions
 
 # %%
-from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
+from mnist_course.course.profile import (
+    active_profile,
+    import_tensorflow,
+    seed_everything,
+)
 
 tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import numpy as np
 
-from mnist_course.checks.ch07a import strict_check as check
+from mnist_course.course.checks.ch07a import strict_check as check
 
 # %% tags=["parameters"]
 PROFILE = "full"
@@ -52,13 +57,20 @@ print(f"profile: {PROFILE}")
 # them in any order), average each group, then expand the squared distance
 # `|q - p|^2 = |q|^2 - 2 q.p + |p|^2` so that one matrix product does all pairs at once.
 
+
 # %%
-def prototype_logits(support: np.ndarray, support_labels: np.ndarray, queries: np.ndarray,
-                     n_way: int) -> np.ndarray:
+def prototype_logits(
+    support: np.ndarray, support_labels: np.ndarray, queries: np.ndarray, n_way: int
+) -> np.ndarray:
     support, queries = np.asarray(support, float), np.asarray(queries, float)
-    protos = np.stack([support[support_labels == way].mean(axis=0) for way in range(n_way)])
-    squared = ((queries**2).sum(axis=1, keepdims=True) - 2 * queries @ protos.T
-               + (protos**2).sum(axis=1))
+    protos = np.stack(
+        [support[support_labels == way].mean(axis=0) for way in range(n_way)]
+    )
+    squared = (
+        (queries**2).sum(axis=1, keepdims=True)
+        - 2 * queries @ protos.T
+        + (protos**2).sum(axis=1)
+    )
     return -squared
 
 
@@ -70,12 +82,16 @@ check.prototype_logits(prototype_logits)
 # no index can be in both. All randomness comes from `rng`, which makes the split
 # reproducible for a seed.
 
+
 # %%
-def split_support_query(indices: np.ndarray, k_shot: int, n_query: int,
-                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def split_support_query(
+    indices: np.ndarray, k_shot: int, n_query: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     if k_shot + n_query > len(indices):
-        raise ValueError(f"{k_shot} shots + {n_query} queries asked of a class with only "
-                         f"{len(indices)} images")
+        raise ValueError(
+            f"{k_shot} shots + {n_query} queries asked of a class with only "
+            f"{len(indices)} images"
+        )
     drawn = rng.choice(np.asarray(indices), size=k_shot + n_query, replace=False)
     return drawn[:k_shot], drawn[k_shot:]
 
@@ -86,6 +102,7 @@ check.split_support_query(split_support_query)
 # **Exercise 3.** Normalise queries and prototypes to unit length; their dot products are
 # then the cosine similarities. The chapter compares the two distances on ProtoNet's
 # embedding over the same episodes.
+
 
 # %%
 def cosine_logits(queries: np.ndarray, protos: np.ndarray) -> np.ndarray:

@@ -25,18 +25,23 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/solutions
 
 # %%
-from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
+from mnist_course.course.profile import (
+    active_profile,
+    import_tensorflow,
+    seed_everything,
+)
 
 tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import numpy as np
 
-from mnist_course.checks.ch07b import strict_check as check
+from mnist_course.course.checks.ch07b import strict_check as check
 
 # %% tags=["parameters"]
 PROFILE = "full"
@@ -51,6 +56,7 @@ print(f"profile: {PROFILE}")
 # **Exercise 1.** The best accuracy of each old task before the end is the column maximum
 # over every row but the last; its final accuracy is the last row. Leave the last task out:
 # it has just been learned and cannot have been forgotten.
+
 
 # %%
 def forgetting(R: np.ndarray) -> float:
@@ -67,10 +73,17 @@ check.forgetting(forgetting)
 # TensorFlow tensors the same line works inside a `tf.function` (the chapter's
 # `continual.ewc_penalty` is this, with `tf.reduce_sum`).
 
+
 # %%
 def ewc_penalty(weights: list, anchors: list, fisher: list, lam: float) -> float:
-    return lam / 2 * sum(float(np.sum(f * (np.asarray(w) - np.asarray(a)) ** 2))
-                         for w, a, f in zip(weights, anchors, fisher))
+    return (
+        lam
+        / 2
+        * sum(
+            float(np.sum(f * (np.asarray(w) - np.asarray(a)) ** 2))
+            for w, a, f in zip(weights, anchors, fisher)
+        )
+    )
 
 
 check.ewc_penalty(ewc_penalty)
@@ -80,12 +93,20 @@ check.ewc_penalty(ewc_penalty)
 # `per_class` of them without replacement, with the generator given (so the same seed keeps
 # the same examples).
 
+
 # %%
-def balanced_keep(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
+def balanced_keep(
+    labels: np.ndarray, per_class: int, rng: np.random.Generator
+) -> np.ndarray:
     labels = np.asarray(labels)
-    kept = [rng.choice(np.flatnonzero(labels == c),
-                       size=min(per_class, int((labels == c).sum())), replace=False)
-            for c in np.unique(labels)]
+    kept = [
+        rng.choice(
+            np.flatnonzero(labels == c),
+            size=min(per_class, int((labels == c).sum())),
+            replace=False,
+        )
+        for c in np.unique(labels)
+    ]
     return np.sort(np.concatenate(kept))
 
 

@@ -25,19 +25,24 @@
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone --quiet --depth 1 --branch main https://github.com/mnist-course/mnist-course /content/mnist-course
+    url = "https://github.com/mnist-course/mnist-course"
+    # !git clone --quiet --depth 1 --branch main $url /content/mnist-course
     # %pip install --quiet -e /content/mnist-course
     sys.path.insert(0, "/content/mnist-course")  # no restart needed
     # %cd /content/mnist-course/solutions
 
 # %%
-from mnist_course.runtime import active_profile, import_tensorflow, seed_everything
+from mnist_course.course.profile import (
+    active_profile,
+    import_tensorflow,
+    seed_everything,
+)
 
 tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import numpy as np
 from scipy import stats
 
-from mnist_course.checks.ch07c import strict_check as check
+from mnist_course.course.checks.ch07c import strict_check as check
 
 # %% tags=["parameters"]
 PROFILE = "full"
@@ -52,8 +57,11 @@ print(f"profile: {PROFILE}")
 # **Exercise 1.** Check the weight first, then one line: both arrays are `(n, 10)` and every
 # row of each sums to 1, so every row of the weighted mean does too.
 
+
 # %%
-def late_fusion(p_image: np.ndarray, p_sequence: np.ndarray, weight: float) -> np.ndarray:
+def late_fusion(
+    p_image: np.ndarray, p_sequence: np.ndarray, weight: float
+) -> np.ndarray:
     if not 0 <= weight <= 1:
         raise ValueError(f"weight must be in [0, 1], got {weight}")
     return weight * np.asarray(p_image) + (1 - weight) * np.asarray(p_sequence)
@@ -66,9 +74,11 @@ check.late_fusion(late_fusion)
 # modality (probability `rate`), the other which one (a fair coin). Blanking through boolean
 # masks on copies leaves the inputs untouched and never blanks both.
 
+
 # %%
-def modality_dropout(images: np.ndarray, sequences: np.ndarray, rate: float,
-                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def modality_dropout(
+    images: np.ndarray, sequences: np.ndarray, rate: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     images, sequences = np.array(images, copy=True), np.array(sequences, copy=True)
     dropped = rng.random(len(images)) < rate
     lose_image = rng.random(len(images)) < 0.5
@@ -82,6 +92,7 @@ check.modality_dropout(modality_dropout)
 # %% [markdown]
 # **Exercise 3.** The course's policy: a gain counts only when the whole 95% t-interval of
 # the paired differences lies above zero, so a noisy, small positive mean does not count.
+
 
 # %%
 def first_level_without_gain(levels, fused: np.ndarray, alone: np.ndarray):

@@ -32,9 +32,9 @@ def rest_text(url: str) -> str:
 @pytest.fixture(scope="session")
 def model_store(tmp_path_factory) -> Path:
     """Two versions of a small MNIST model, exported once, to copy into repositories."""
+    from mnist_course.course.profile import seed_everything
     from mnist_course.export import export_saved_model
     from mnist_course.models import lenet5
-    from mnist_course.runtime import seed_everything
 
     store = tmp_path_factory.mktemp("store")
     import keras

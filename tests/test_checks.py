@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mnist_course.checks import ch00, ch01, ch02, ch03, ch04a, ch06, ch07a, ch07b, ch07c
+from mnist_course.course.checks import ch00, ch01, ch02, ch03, ch04a, ch06, ch07a, ch07b, ch07c
 
 
 def right_count(labels):

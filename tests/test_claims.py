@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from mnist_course import claims
-from mnist_course.claims import (
+from mnist_course.course import claims
+from mnist_course.course.claims import (
     CONFIRMED,
     PARTLY,
     REFUTED,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mnist_course import data, export, models, training
-from mnist_course.runtime import seed_everything
+from mnist_course.course.profile import seed_everything
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from mnist_course import notebooks
+from mnist_course.course import notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = [
@@ -136,10 +136,10 @@ def _importing(source):
 
 def test_dependencies_follow_imports_through_the_package():
     files, external = notebooks.dependencies(
-        _importing("from mnist_course.checks.ch01 import check\nimport numpy as np"))
+        _importing("from mnist_course.course.checks.ch01 import check\nimport numpy as np"))
     names = {f.relative_to(ROOT).as_posix() for f in files}
-    assert {"mnist_course/__init__.py", "mnist_course/checks/__init__.py",
-            "mnist_course/checks/core.py", "mnist_course/checks/ch01.py",
+    assert {"mnist_course/__init__.py", "mnist_course/course/checks/__init__.py",
+            "mnist_course/course/checks/core.py", "mnist_course/course/checks/ch01.py",
             "mnist_course/models.py", "mnist_course/training.py"} <= names
     assert not any("serving" in n or "ch03" in n for n in names)  # only what it imports
     assert {"numpy", "keras"} <= set(external) and "os" not in external
@@ -147,23 +147,23 @@ def test_dependencies_follow_imports_through_the_package():
 
 def test_magics_and_top_level_await_do_not_hide_imports():
     files, _ = notebooks.dependencies(_importing(
-        "%matplotlib inline\n!ls\nfrom mnist_course import claims\nawait something()"))
-    assert ROOT / "mnist_course" / "claims.py" in files
+        "%matplotlib inline\n!ls\nfrom mnist_course.course import claims\nawait something()"))
+    assert ROOT / "mnist_course" / "course" / "claims.py" in files
 
 
 def test_a_changed_package_module_or_library_makes_outputs_stale(tmp_path):
-    path = _write(tmp_path, _importing("from mnist_course import claims"))
+    path = _write(tmp_path, _importing("from mnist_course.course import claims"))
     notebooks.stamp(path, "full")
     assert notebooks.problems(path) == []
     nb = json.loads(path.read_text())
     stamp = nb["metadata"]["mnist_course"]
-    assert "mnist_course/claims.py" in stamp["package_sha256"]
+    assert "mnist_course/course/claims.py" in stamp["package_sha256"]
     assert stamp["libraries"].get("numpy")
-    stamp["package_sha256"]["mnist_course/claims.py"] = "0" * 64
+    stamp["package_sha256"]["mnist_course/course/claims.py"] = "0" * 64
     stamp["libraries"]["numpy"] = "0.0.1"
     path.write_text(json.dumps(nb))
     found = notebooks.problems(path)
-    assert any("mnist_course/claims.py changed since the run" in p for p in found)
+    assert any("mnist_course/course/claims.py changed since the run" in p for p in found)
     assert any("library numpy: ran with 0.0.1" in p for p in found)
 
 
@@ -183,7 +183,7 @@ def test_every_notebook_opens_with_the_generated_colab_cell(path):
     nb = json.loads(path.read_text())
     assert notebooks.first_code_cell(nb) == notebooks.colab_cell(path.parent.name), (
         f"{path.name}: its first code cell is not the Colab set-up; regenerate it from "
-        "book/_config.yml (mnist_course.notebooks.colab_cell)")
+        "book/_config.yml (mnist_course.course.notebooks.colab_cell)")
 
 
 def test_the_colab_cell_does_nothing_here_and_everything_on_colab(monkeypatch):
@@ -199,8 +199,10 @@ def test_the_colab_cell_does_nothing_here_and_everything_on_colab(monkeypatch):
     assert calls == []
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     monkeypatch.setattr(sys, "path", list(sys.path))
-    exec(code, {"get_ipython": lambda: shell})
-    assert "git clone" in calls[0] and "github.com" in calls[0]
+    scope = {"get_ipython": lambda: shell}
+    exec(code, scope)
+    # IPython expands $url in a shell line from the cell's variables
+    assert "git clone" in calls[0] and "$url" in calls[0] and "github.com" in scope["url"]
     assert calls[1][0] == "pip" and calls[2] == ("cd", "/content/mnist-course/chapters")
 
 
@@ -210,7 +212,7 @@ LESSONS = {
     "01_architectures": ("models.separable_conv", "models.se_units", "models.se_block"),
     "03_augmentation_adversarial": ("robustness.fgsm", "robustness.pgd"),
     "04a_tflite_quantization": ("export.to_tflite",),
-    "04b_tf_serving": ("serving.models.Batcher",),
+    "04b_tf_serving": ("serving.versions.Batcher",),
     "06_troubleshooting": ("pruning.magnitude_mask", "pruning.MagnitudePruning"),
     "07b_continual_learning": ("continual.fisher_diagonal",),
 }

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mnist_course import claims
+from mnist_course.course import claims
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,7 +109,7 @@ def test_book_lists_every_chapter_and_solution():
 
 
 def test_readme_and_book_claims_are_generated_from_the_committed_runs():
-    from mnist_course import ledger
+    from mnist_course.course import ledger
 
     assert ledger.stale() == [], "run `python -m mnist_course claims` and commit the result"
     rows = ledger.rows()
@@ -134,13 +134,13 @@ def _notebook_with_claims(tmp_path, records):
 
 
 def ledger_markers():
-    from mnist_course import ledger
+    from mnist_course.course import ledger
 
     return f"{ledger.README_START}\n{ledger.README_END}"
 
 
 def test_ledger_reads_the_stored_records_not_the_prose(tmp_path):
-    from mnist_course import ledger
+    from mnist_course.course import ledger
 
     verdict = claims.at_least(99, claims.exact(99.5))
     record = claims.Claim("C1", "99.5% (made up)", verdict).record()

@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from mnist_course import claims, corruptions, report
+from mnist_course import corruptions, report
+from mnist_course.course import claims
 
 
 def test_ece_on_hand_made_probabilities():

@@ -91,7 +91,7 @@ def test_gaussian_noise_range_and_seed():
 @pytest.fixture(scope="module")
 def trained_model():
     from mnist_course import models, training
-    from mnist_course.runtime import seed_everything
+    from mnist_course.course.profile import seed_everything
 
     seed_everything(0)
     split = data.load_split()
@@ -136,7 +136,7 @@ def test_pgd_is_deterministic_for_a_seed_and_stronger_than_fgsm(trained_model):
 
 def test_adversarial_fit_trains(trained_model):
     from mnist_course import models
-    from mnist_course.runtime import seed_everything
+    from mnist_course.course.profile import seed_everything
 
     _, x, y = trained_model
     seed_everything(0)

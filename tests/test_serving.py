@@ -14,7 +14,7 @@ import grpc
 import numpy as np
 import pytest
 
-from mnist_course.runtime import import_tensorflow
+from mnist_course.course.profile import import_tensorflow
 
 import_tensorflow()
 
@@ -29,14 +29,14 @@ from tensorflow_serving.apis import (  # noqa: E402
 from mnist_course.serving import config, loadtest  # noqa: E402
 from mnist_course.serving.client import grpc_predict, predict_request, rest  # noqa: E402
 from mnist_course.serving.metrics import Metrics  # noqa: E402
-from mnist_course.serving.models import (  # noqa: E402
+from mnist_course.serving.server import array_to_tensor, tensor_to_array  # noqa: E402
+from mnist_course.serving.versions import (  # noqa: E402
     Batcher,
     ModelManager,
     ServingError,
     TensorSpec,
     validate,
 )
-from mnist_course.serving.server import array_to_tensor, tensor_to_array  # noqa: E402
 from tests.conftest import needs_program, publish, rest_text  # noqa: E402
 
 IMAGES = np.linspace(0, 1, 3 * 784, dtype=np.float32).reshape(3, 28, 28, 1)

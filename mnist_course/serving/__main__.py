@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: model base path {entry.base_path} does not exist; export a version "
                   f"first (mnist_course.export.export_saved_model)", file=sys.stderr)
             return 2
-    from mnist_course.runtime import import_tensorflow
+    from mnist_course.course.profile import import_tensorflow
 
     tf = import_tensorflow()
     if args.tensorflow_intra_op_parallelism:

@@ -28,13 +28,13 @@ from google.protobuf.message import DecodeError
 
 from mnist_course.serving.config import Batching, ModelEntry
 from mnist_course.serving.metrics import Metrics
-from mnist_course.serving.models import ModelManager, ServingError, validate
+from mnist_course.serving.versions import ModelManager, ServingError, validate
 
 log = logging.getLogger("mnist_course.serving")
 
 
 def _protos():
-    from mnist_course.runtime import import_tensorflow
+    from mnist_course.course.profile import import_tensorflow
 
     import_tensorflow()  # the protos import TensorFlow; keep its start-up lines quiet
     from tensorflow.core.framework import tensor_pb2, types_pb2

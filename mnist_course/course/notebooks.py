@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGE = "mnist_course"
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 STAMP_KEY = "mnist_course"
 #: Cell metadata that execution tools add and that would only churn the diff.
@@ -147,7 +147,8 @@ def colab_cell(folder: str, config: Path = PACKAGE_DIR.parent / "book" / "_confi
         "import sys",
         "",
         'if "google.colab" in sys.modules:',
-        f"    !git clone --quiet --depth 1 --branch {branch} {url} /content/mnist-course",
+        f'    url = "{url}"',
+        f"    !git clone --quiet --depth 1 --branch {branch} $url /content/mnist-course",
         "    %pip install --quiet -e /content/mnist-course",
         '    sys.path.insert(0, "/content/mnist-course")  # no restart needed',
         f"    %cd /content/mnist-course/{folder}",

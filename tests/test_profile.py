@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mnist_course import runtime
+from mnist_course.course import profile as runtime
 
 
 def test_env_overrides_default(monkeypatch):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mnist_course.checks.core import Checker, Result, attempt
+from mnist_course.course.checks.core import Checker, Result, attempt
 
 
 class Checks(Checker):

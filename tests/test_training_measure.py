@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mnist_course import data, evaluation, models, training
-from mnist_course.runtime import seed_everything
+from mnist_course import data, measure, models, training
+from mnist_course.course.profile import seed_everything
 
 
 @pytest.fixture(scope="module")
@@ -17,10 +17,10 @@ def test_fit_learns_and_reports_time(tiny):
     x, y = tiny
     seed_everything(0)
     model = models.lenet5()
-    before = evaluation.accuracy(model, x, y)
+    before = measure.accuracy(model, x, y)
     history = training.fit(model, x, y, validation=(x, y), epochs=5, progress=False)
     assert len(history["val_accuracy"]) == 5 and history["seconds"] > 0
-    assert evaluation.accuracy(model, x, y) > max(before, 0.5)
+    assert measure.accuracy(model, x, y) > max(before, 0.5)
 
 
 def _variables(model) -> set[int]:
@@ -68,12 +68,12 @@ def test_accuracy_scores_in_batches_and_refuses_mismatched_labels(tiny):
     x, y = tiny
     model = models.lenet5()
     predicted = np.argmax(model.predict(x, verbose=0), axis=-1)
-    assert evaluation.accuracy(model, x, predicted, batch_size=100) == 1.0  # 512 = 5*100 + 12
-    assert evaluation.accuracy(model, x, y) == float(np.mean(predicted == y))
+    assert measure.accuracy(model, x, predicted, batch_size=100) == 1.0  # 512 = 5*100 + 12
+    assert measure.accuracy(model, x, y) == float(np.mean(predicted == y))
     with pytest.raises(ValueError, match="512 images and 511 labels"):
-        evaluation.accuracy(model, x, y[:-1])
+        measure.accuracy(model, x, y[:-1])
     with pytest.raises(ValueError, match="0 images"):
-        evaluation.accuracy(model, x[:0], y[:0])
+        measure.accuracy(model, x[:0], y[:0])
 
 
 def test_fit_is_deterministic_for_a_seed(tiny):
@@ -89,17 +89,17 @@ def test_fit_is_deterministic_for_a_seed(tiny):
 
 def test_latency_ms_reports_percentiles():
     calls = []
-    timing = evaluation.latency_ms(lambda batch: calls.append(batch.shape),
+    timing = measure.latency_ms(lambda batch: calls.append(batch.shape),
                                    np.zeros((4, 28, 28, 1), np.float32), runs=30, warmup=5)
     assert len(calls) == 35 and calls[0] == (1, 28, 28, 1)
     assert 0 <= timing["p50"] <= timing["p99"] and len(timing["samples"]) == 30
     seen = []
-    evaluation.latency_ms(seen.append, ["a.png", "b.png"], runs=3, warmup=1)
+    measure.latency_ms(seen.append, ["a.png", "b.png"], runs=3, warmup=1)
     assert seen == ["a.png", "b.png", "a.png", "b.png"]
 
 
 def test_keras_file_size():
-    assert 100_000 < evaluation.keras_file_size(models.lenet5()) < 2_000_000
+    assert 100_000 < measure.keras_file_size(models.lenet5()) < 2_000_000
 
 
 def test_augmentation_policy_shape_range_and_inference_identity():

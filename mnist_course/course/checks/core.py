@@ -147,7 +147,7 @@ def attempt_without(originals: tuple[Callable, ...], fn: Callable, *args: Any
 def probe_lenet(n_images: int, epochs: int):
     """A LeNet-5 trained briefly with seed 0 (the same for every learner), and the split."""
     from mnist_course import data, models, training
-    from mnist_course.runtime import seed_everything
+    from mnist_course.course.profile import seed_everything
 
     seed_everything(0)
     split = data.load_split()

@@ -4,7 +4,7 @@ A chapter imports ``check`` from its module: it explains what is missing and nev
 so a learner can run the notebook top to bottom with exercises still open. Its solutions
 notebook imports ``strict_check``: the same tests, but a failure raises ``AssertionError``::
 
-    from mnist_course.checks.ch01 import check
+    from mnist_course.course.checks.ch01 import check
     check.se_block(my_se_block)
 
 Each checker tries the learner's function on inputs whose right answer it knows and prints

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mnist_course.checks.core import Checker, Result, attempt, attempt_without
+from mnist_course.course.checks.core import Checker, Result, attempt, attempt_without
 
 
 class Checks(Checker):
@@ -75,7 +75,7 @@ class Checks(Checker):
         validation accuracy after ``BUDGET_EPOCHS`` epochs on ``BUDGET_IMAGES`` training images
         with the course's recipe (``training.fit``)."""
         from mnist_course import data, models, training
-        from mnist_course.runtime import seed_everything
+        from mnist_course.course.profile import seed_everything
 
         seed_everything(0)
         model, problem = attempt_without((models.compact_cnn,), fn)

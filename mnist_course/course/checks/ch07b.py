@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mnist_course.checks.core import Checker, Result, attempt_without
+from mnist_course.course.checks.core import Checker, Result, attempt_without
 
 #: R[i, j]: accuracy on task j after learning task i. Best-before-the-end minus final, for
 #: tasks 1-3: task 1 peaked at 0.9 (row 2), task 2 at 0.8, task 3 at 0.7 -> (0.6 + 0.4 + 0.2) / 3.

@@ -3,7 +3,7 @@ the claims that the committed notebooks stored as JSON beside their *Claims chec
 
 ``python -m mnist_course claims`` writes both; ``--check`` only says whether they are current
 (the tests call :func:`stale`). Nothing here is typed by hand: each row is what a chapter's
-run measured and the verdict the policy in :mod:`mnist_course.claims` gave it.
+run measured and the verdict the policy in :mod:`mnist_course.course.claims` gave it.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import json
 import re
 from pathlib import Path
 
-from mnist_course import claims
-from mnist_course.claims import ARTICLE_CLAIMS, CLAIMS_MIME, markdown_text
+from mnist_course.course import claims
+from mnist_course.course.claims import ARTICLE_CLAIMS, CLAIMS_MIME, markdown_text
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README_START, README_END = "<!-- claims-table:start -->", "<!-- claims-table:end -->"
 BOOK_PAGE = Path("book") / "claims.md"
 
@@ -93,7 +93,7 @@ def book_page(root: Path = ROOT) -> str:
         "",
         "## The verdict policy",
         "",
-        "All chapters use the rules of `mnist_course.claims`:",
+        "All chapters use the rules of `mnist_course.course.claims`:",
         "",
         *[_markdown(line[4:] if line.startswith("    ") else line)
           for line in policy.strip().splitlines()],

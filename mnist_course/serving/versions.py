@@ -77,7 +77,7 @@ class Servable:
     """One loaded version of one model."""
 
     def __init__(self, name: str, version: int, path: Path) -> None:
-        from mnist_course.runtime import import_tensorflow
+        from mnist_course.course.profile import import_tensorflow
 
         tf = import_tensorflow()
         self.name, self.version, self.path = name, version, path

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mnist_course.checks.core import Checker, Result, attempt, attempt_without, probe_lenet
+from mnist_course.course.checks.core import Checker, Result, attempt, attempt_without, probe_lenet
 
 #: the L-infinity budget of the attack_evaluation exercise
 ATTACK_EPSILON = 0.1
@@ -20,7 +20,7 @@ class Checks(Checker):
     def fgsm(self, fn: Callable) -> Result:
         """``fn(model, images, labels, epsilon)`` returns FGSM images, as robustness.fgsm does."""
         from mnist_course import data, models, robustness
-        from mnist_course.runtime import seed_everything
+        from mnist_course.course.profile import seed_everything
 
         seed_everything(0)
         model = models.lenet5()

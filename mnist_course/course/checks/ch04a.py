@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mnist_course.checks.core import Checker, Result, attempt, attempt_without, probe_lenet
+from mnist_course.course.checks.core import Checker, Result, attempt, attempt_without, probe_lenet
 
 
 class Checks(Checker):

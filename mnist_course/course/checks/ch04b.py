@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_course.checks.core import Checker, attempt
+from mnist_course.course.checks.core import Checker, attempt
 
 P99_LIMIT_MS = 15.0
 

@@ -69,7 +69,7 @@ def tensorrt_status() -> tuple[bool, str]:
     except ImportError:
         return False, ("the `tensorrt` wheel is not installed (it comes from NVIDIA's package "
                        "index and needs an NVIDIA GPU)")
-    from mnist_course.runtime import import_tensorflow
+    from mnist_course.course.profile import import_tensorflow
 
     if not import_tensorflow().config.list_physical_devices("GPU"):
         return False, "`tensorrt` is installed but no NVIDIA GPU is visible"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats
 
-from mnist_course.checks.core import Checker, Result, attempt_without
+from mnist_course.course.checks.core import Checker, Result, attempt_without
 
 
 def _probabilities(rng: np.random.Generator, n: int = 6) -> np.ndarray:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mnist_course.checks.core import Checker, Result, attempt, attempt_without
+from mnist_course.course.checks.core import Checker, Result, attempt, attempt_without
 
 
 class Checks(Checker):
@@ -50,7 +50,7 @@ class Checks(Checker):
         from keras import layers
 
         from mnist_course import data, diagnostics
-        from mnist_course.runtime import seed_everything
+        from mnist_course.course.profile import seed_everything
 
         seed_everything(0)
         split = data.load_split()
