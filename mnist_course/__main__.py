@@ -56,12 +56,13 @@ def _claims(args: argparse.Namespace) -> int:
     from mnist_course.course import ledger
 
     if args.check:
-        problems = ledger.stale()
+        problems = ledger.problems()
         for problem in problems:
             print(problem)
         if problems:
-            print("Fix: run `python -m mnist_course claims` and commit README.md and "
-                  f"{ledger.BOOK_PAGE}.")
+            print("Fix: re-run the chapter named (`make reproduce`), then run `python -m "
+                  f"mnist_course claims` and commit README.md, {ledger.BOOK_PAGE} and "
+                  f"{ledger.FOREST}.")
         return 1 if problems else 0
     ledger.write()
     print(f"wrote the claims table of README.md and {ledger.BOOK_PAGE}")
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     claims_p = sub.add_parser("claims", help="generate the README's claims table and "
                                              "book/claims.md from the committed notebooks")
     claims_p.add_argument("--check", action="store_true",
-                          help="only say whether they are current (exit 1 if not)")
+                          help="only check: they are current and every stored verdict follows "
+                               "from its stored numbers (exit 1 if not)")
     claims_p.set_defaults(func=_claims)
 
     args = parser.parse_args(argv)
