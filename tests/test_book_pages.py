@@ -1,6 +1,7 @@
 """The built book as a reader sees it: every chapter page opened in headless Chromium shows
 as many tables and figures as its notebook produced, no raw Markdown table, no error, and
-links to the other chapters that lead somewhere.
+links to the other chapters that lead somewhere; on every chapter page and the claims ledger,
+no code, output or table is wider than the content column, on a laptop and on a phone.
 
 Runs after ``make book``: ``MNIST_COURSE_BOOK_CHECK=1 pytest tests/test_book_pages.py`` (CI
 does this once the book is built; elsewhere the module is skipped with that command).
@@ -8,12 +9,15 @@ does this once the book is built; elsewhere the module is skipped with that comm
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -22,7 +26,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "book" / "_build" / "html"
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
+CLAIMS = ROOT / "book" / "claims.md"
 SCREENSHOT = ROOT / "build" / "book-first-chapter.png"
+CLAIMS_SCREENSHOT = ROOT / "build" / "book-claims.png"
+# the widths a reader's window has: a laptop (the sidebars shown) and a phone
+VIEWPORTS = {"laptop": 1280, "phone": 412}
 
 if not os.environ.get("MNIST_COURSE_BOOK_CHECK"):
     pytest.skip("checks the built book: `make book`, then "
@@ -66,11 +74,152 @@ def _expected(nb_path: Path) -> dict[str, int]:
     return {"tables": tables, "figures": figures, "errors": errors}
 
 
+class _Page:
+    """One Chromium tab, driven over the DevTools protocol on a pipe
+    (``--remote-debugging-pipe``: fd 3 in, fd 4 out, one JSON message per NUL): enough to
+    open a page at a given window width, evaluate JavaScript in it and take a screenshot."""
+
+    def __init__(self, timeout: float = 60.0):
+        to_chromium, from_us = os.pipe()
+        to_us, from_chromium = os.pipe()
+
+        def pipes_on_fd_3_and_4():  # in the child, before exec
+            a, b = os.dup(to_chromium), os.dup(from_chromium)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        self.process = subprocess.Popen(
+            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--remote-debugging-pipe", "about:blank"],
+            preexec_fn=pipes_on_fd_3_and_4, close_fds=False,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(to_chromium)
+        os.close(from_chromium)
+        self._out, self._in, self._buffer = from_us, to_us, b""
+        self.timeout, self._id = timeout, 0
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.call("Target.attachToTarget", targetId=target,
+                                 flatten=True)["sessionId"]
+        self.call("Page.enable", session=True)
+
+    def _message(self, deadline: float) -> dict:
+        while b"\0" not in self._buffer:
+            ready, _, _ = select.select([self._in], [], [], max(0, deadline - time.monotonic()))
+            chunk = os.read(self._in, 1 << 16) if ready else b""
+            if not chunk:
+                raise RuntimeError("Chromium did not answer" if not ready else "Chromium quit")
+            self._buffer += chunk
+        message, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def call(self, method: str, session: bool = False, **params) -> dict:
+        self._id += 1
+        message = {"id": self._id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = self.session
+        os.write(self._out, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + self.timeout
+        while (answer := self._message(deadline)).get("id") != self._id:
+            pass
+        if "error" in answer:
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer["result"]
+
+    def open(self, page: Path, width: int, height: int = 900) -> None:
+        self.call("Emulation.setDeviceMetricsOverride", session=True, width=width,
+                  height=height, deviceScaleFactor=1, mobile=False)
+        self.call("Page.navigate", session=True, url=page.as_uri())
+        deadline = time.monotonic() + self.timeout
+        while self._message(deadline).get("method") != "Page.loadEventFired":
+            pass
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", session=True, expression=expression,
+                           awaitPromise=True, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(result["exceptionDetails"])
+        return result["result"].get("value")
+
+    def screenshot(self, path: Path) -> None:
+        shot = self.call("Page.captureScreenshot", session=True, format="png",
+                         captureBeyondViewport=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        os.close(self._out)
+        os.close(self._in)
+
+
+# Everything in the article (the content column) that is wider than the column: a `pre`
+# (code or output), a cell's output or a table that reaches past the column's edges, or
+# that hides part of what it holds behind a sideways scrollbar or beyond its edge. A table
+# in a box that scrolls sideways (the theme wraps every table in one) fits when that box
+# fits. Each problem is named with the start of its text.
+TOO_WIDE = r"""
+(async () => {
+  await document.fonts.ready;
+  const article = document.querySelector('article.bd-article');
+  if (!article) return ['no article.bd-article on the page'];
+  const style = getComputedStyle(article), box = article.getBoundingClientRect();
+  const left = box.left + parseFloat(style.paddingLeft);
+  const right = box.right - parseFloat(style.paddingRight);
+  const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+  const name = e => e.tagName.toLowerCase() + [...e.classList].map(c => '.' + c).join('')
+    + ' ' + JSON.stringify(e.textContent.trim().slice(0, 50));
+  const problems = [];
+  for (const el of article.querySelectorAll('pre, div.cell_output, table')) {
+    let outer = el;
+    if (el.tagName === 'TABLE')
+      for (let e = el.parentElement; e && e !== article; e = e.parentElement)
+        if (scrolls(e)) { outer = e; break; }
+    const r = outer.getBoundingClientRect();
+    if (r.width && (r.left < left - 1 || r.right > right + 1)) {
+      problems.push(`${name(outer)}: ${Math.round(r.left - left)}px to `
+        + `${Math.round(r.right - left)}px, the column ${Math.round(right - left)}px`);
+      continue;
+    }
+    if (el.tagName === 'TABLE') continue;
+    for (const e of [el, ...el.querySelectorAll('*')]) {
+      // tables, and the pre blocks of an output, are measured on their own
+      if (e.closest('table') || e.querySelector('table') || (e !== el && e.closest('pre')))
+        continue;
+      if (e.scrollWidth > e.clientWidth + 1) {
+        problems.push(`${name(e)}: holds ${e.scrollWidth}px in ${e.clientWidth}px`);
+        break;
+      }
+    }
+  }
+  return problems;
+})()
+"""
+
+# The tables whose columns do not all show at once: wider than the box they scroll in.
+TABLE_COLUMNS_HIDDEN = r"""
+[...document.querySelectorAll('article.bd-article table')]
+  .filter(t => t.offsetWidth > t.parentElement.clientWidth + 1)
+  .map(t => `${t.offsetWidth}px in ${t.parentElement.clientWidth}px: `
+            + JSON.stringify(t.textContent.trim().slice(0, 50)))
+"""
+
+
 @pytest.fixture(scope="module")
 def built() -> Path:
     if not (HTML / "index.html").exists():
         pytest.fail("the book is not built: run `make book` first")
     return HTML
+
+
+@pytest.fixture(scope="module")
+def browser():
+    page = _Page()
+    yield page
+    page.close()
+
+
+def _article(dom: str) -> str:
+    return dom.split('<article', 1)[-1]
 
 
 @pytest.mark.parametrize("nb_path", CHAPTERS, ids=lambda p: p.stem)
@@ -80,7 +229,7 @@ def test_chapter_page_shows_its_tables_and_figures(built, nb_path):
     dom = _browse(page)
     want = _expected(nb_path)
     assert want["errors"] == 0
-    article = dom.split('<article', 1)[-1]
+    article = _article(dom)
     assert article.count("<table") == want["tables"], (nb_path.name, want)
     figures = len(re.findall(r'<img[^>]+src="[^"]*_images/', article))
     assert figures == want["figures"], (nb_path.name, figures, want)
@@ -101,6 +250,34 @@ def test_links_to_other_chapters_lead_somewhere(built, nb_path):
     assert others, "no link to another chapter (the navigation is missing)"
     missing = [str(t) for t in targets if not t.exists()]
     assert not missing, f"broken links: {missing}"
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+@pytest.mark.parametrize("page", [f"chapters/{nb.stem}.html" for nb in CHAPTERS]
+                         + ["book/claims.html"], ids=lambda p: Path(p).stem)
+def test_code_outputs_and_tables_fit_the_content_column(built, browser, page, viewport):
+    assert (built / page).exists(), f"{built / page} was not built"
+    browser.open(built / page, width=VIEWPORTS[viewport])
+    too_wide = browser.evaluate(TOO_WIDE)
+    assert not too_wide, "wider than the content column (book/_static/pages-that-fit.css):\n" \
+        + "\n".join(too_wide)
+
+
+def test_claims_page_shows_the_ledger(built, browser):
+    page = built / "book" / "claims.html"
+    assert page.exists(), f"{page} was not built"
+    article = _article(_browse(page))
+    want = len(re.findall(r"(?m)^\|(?:\s*:?-+:?\s*\|)+\s*$", CLAIMS.read_text()))
+    assert want and article.count("<table") == want
+    assert "|---" not in article, "a Markdown table shown as text"
+    figures = re.findall(r'<img[^>]+src="[^"]*_images/[^"]*forest[^"]*"', article)
+    assert len(figures) == 1, "the ledger's forest plot is not on the page"
+    browser.open(page, width=VIEWPORTS["laptop"])
+    hidden = browser.evaluate(TABLE_COLUMNS_HIDDEN)
+    assert not hidden, f"on a laptop, the ledger scrolls sideways to show its columns: {hidden}"
+    CLAIMS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    browser.screenshot(CLAIMS_SCREENSHOT)
+    assert CLAIMS_SCREENSHOT.stat().st_size > 10_000
 
 
 def test_screenshot_of_the_first_chapter(built):

@@ -18,6 +18,7 @@ listening) from the moment they are picked until nginx listens on them.
 from __future__ import annotations
 
 import argparse
+import ast
 import atexit
 import json
 import os
@@ -34,7 +35,10 @@ from pathlib import Path
 
 from mnist_course.serving.config import DEFAULT_METRICS_PATH, Batching
 
-SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+#: where the course looks for nginx, Prometheus and h2load: ``$MNIST_COURSE_SEARCH_PATH`` if
+#: set (tests hide programs with it), otherwise ``$PATH`` and the sbin folders (Debian's nginx)
+SEARCH_PATH = (os.environ.get("MNIST_COURSE_SEARCH_PATH")
+               or os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"]))
 HOST = "127.0.0.1"
 DEFAULT_BATCHING = Batching()
 
@@ -63,27 +67,46 @@ def missing_programs(names: tuple[str, ...] = ("nginx", "prometheus")) -> list[s
     return [name for name in names if shutil.which(name, path=SEARCH_PATH) is None]
 
 
+def _install(programs: list[str]) -> str:
+    return "sudo apt-get install " + " ".join(sorted({PACKAGES.get(n, n) for n in programs}))
+
+
 def skip_cells_needing_missing_programs(names: tuple[str, ...] = ("nginx", "prometheus")
                                         ) -> list[str]:
     """In a notebook: from now on, a cell whose first line is ``# needs: PROGRAM ...`` prints
     one line instead of running when one of those programs is missing, so the cells that do
-    not need them still run. In CI (``CI`` set) a missing program is an error instead.
+    not need them still run. A cell's needs include its inputs' needs: a later cell, marked or
+    not, that reads a name a skipped cell would have bound (before binding it itself) is
+    skipped too, and so are, in turn, the cells that read what it binds; a cell that runs
+    binds its names afresh. In CI (``CI`` set) a missing program is an error instead.
     Returns the missing programs ([] when everything is installed: nothing changes)."""
     missing = missing_programs(names)
     if not missing:
         return []
-    install = "sudo apt-get install " + " ".join(sorted({PACKAGES.get(n, n) for n in missing}))
     if os.environ.get("CI"):
-        raise FileNotFoundError(f"{', '.join(missing)} not installed: {install}")
+        raise FileNotFoundError(f"{', '.join(missing)} not installed: {_install(missing)}")
     from IPython import get_ipython
 
-    def skip_cell(lines: list[str]) -> list[str]:
-        if lines and lines[0].startswith(NEEDS_MARK):
-            absent = [n for n in lines[0][len(NEEDS_MARK):].split() if n in missing]
-            if absent:
-                return [f"print({f'skipped: this cell needs {absent}; {install}'!r})\n"]
-        return lines
+    unbound: dict[str, list[str]] = {}  # name a skipped cell would have bound: programs it lacked
 
+    def skip_cell(lines: list[str]) -> list[str]:
+        marked = lines[0][len(NEEDS_MARK):].split() if lines and lines[0].startswith(
+            NEEDS_MARK) else []
+        reads, binds = cell_reads_and_binds("".join(lines))
+        needed = sorted(reads & unbound.keys())
+        own = {n for n in marked if n in missing}
+        lacking = own.union(*(unbound[n] for n in needed))
+        if not lacking:
+            for name in binds:
+                unbound.pop(name, None)
+            return lines
+        programs = [n for n in missing if n in lacking]
+        unbound.update(dict.fromkeys(binds, programs))
+        why = (f" (it reads {', '.join(needed)}, left undefined by a skipped cell)"
+               if lacking != own else "")
+        return [f"print({f'skipped: this cell needs {programs}{why}; {_install(programs)}'!r})\n"]
+
+    skip_cell.has_side_effects = True  # IPython: not to be run just to see if input is complete
     shell = get_ipython()
     if shell is not None:
         transformers = shell.input_transformers_cleanup
@@ -91,8 +114,143 @@ def skip_cells_needing_missing_programs(names: tuple[str, ...] = ("nginx", "prom
                            if getattr(t, "__name__", None) != skip_cell.__name__]
         transformers.append(skip_cell)
     print(f"{', '.join(missing)} not installed: the cells marked '{NEEDS_MARK}' will be "
-          f"skipped; to run them: {install}")
+          f"skipped, and the cells that use what they define; to run them: {_install(missing)}")
     return missing
+
+
+def cell_reads_and_binds(source: str) -> tuple[set[str], set[str]]:
+    """The names a notebook cell reads before binding them itself, and the names it binds
+    (assignment, ``for``, ``with ... as``, ``import``, ``def``, ``class``, ``except ... as``,
+    ``:=``, ``match``), in the order its code runs. A function's or lambda's body runs later:
+    the names it reads from outside count unless the cell binds them anywhere. A cell that is
+    not Python, even after IPython's own transforms (``%magic``, ``!command``), reads and
+    binds nothing."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        tree = ast.parse(TransformerManager().transform_cell(source))
+    except SyntaxError:
+        return set(), set()
+    names = _CellNames()
+    names.visit(tree)
+    return names.reads | (names.later - names.binds), names.binds
+
+
+class _CellNames(ast.NodeVisitor):
+    """Walks a cell in execution order, collecting ``reads``, ``binds`` and the names read by
+    the bodies of functions it defines (``later``)."""
+
+    def __init__(self) -> None:
+        self.reads: set[str] = set()
+        self.binds: set[str] = set()
+        self.later: set[str] = set()
+
+    def read(self, names: set[str]) -> None:
+        self.reads |= names - self.binds
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Store):
+            self.binds.add(node.id)
+        else:  # ast.Load, and ast.Del: `del x` needs x too
+            self.read({node.id})
+
+    def visit_Assign(self, node: ast.Assign) -> None:  # the value runs before the targets
+        self.visit(node.value)
+        for target in node.targets:
+            self.visit(target)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:  # `x += 1` reads x
+        self.visit(node.value)
+        if isinstance(node.target, ast.Name):
+            self.read({node.target.id})
+        self.visit(node.target)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        for child in (node.annotation, node.value, node.target):
+            if child is not None:
+                self.visit(child)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        self.visit(node.target)
+
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
+        for child in (node.iter, node.target, *node.body, *node.orelse):
+            self.visit(child)
+
+    visit_AsyncFor = visit_For
+
+    def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
+        self.binds |= _imported(node)
+
+    visit_ImportFrom = visit_Import
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.type is not None:
+            self.visit(node.type)
+        if node.name:
+            self.binds.add(node.name)
+        for child in node.body:
+            self.visit(child)
+
+    def visit_MatchAs(self, node: ast.MatchAs | ast.MatchStar | ast.MatchMapping) -> None:
+        self.generic_visit(node)
+        self.binds |= {n for n in (getattr(node, "name", None), getattr(node, "rest", None)) if n}
+
+    visit_MatchStar = visit_MatchMapping = visit_MatchAs
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        for child in (*node.decorator_list, node.args, node.returns):  # these run now
+            if child is not None:
+                self.visit(child)
+        self.later |= _free_names(node.body, node.args)
+        self.binds.add(node.name)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self.visit(node.args)
+        self.later |= _free_names([node.body], node.args)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:  # a class body runs now
+        for child in (*node.decorator_list, *node.bases, *node.keywords):
+            self.visit(child)
+        self.read(_free_names(node.body))
+        self.binds.add(node.name)
+
+    def visit_ListComp(self, node: ast.expr) -> None:  # a comprehension has a scope of its own
+        self.read(_free_names([node]))
+
+    visit_SetComp = visit_DictComp = visit_GeneratorExp = visit_ListComp
+
+
+def _imported(node: ast.Import | ast.ImportFrom) -> set[str]:
+    """The names an import binds (``import a.b`` binds ``a``; ``*`` is not known)."""
+    return {alias.asname or alias.name.partition(".")[0] for alias in node.names
+            if alias.name != "*"}
+
+
+def _free_names(body: list[ast.AST], args: ast.arguments | None = None) -> set[str]:
+    """The names code with a scope of its own reads from outside: those it loads, less its
+    parameters and the names it binds (nested scopes included: a shortcut that errs towards
+    running a cell), except those it declares ``global``."""
+    loads, declared = set(), set()
+    local = {a.arg for a in ast.walk(args) if isinstance(a, ast.arg)} if args else set()
+    for node in body:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name):
+                (loads if isinstance(sub.ctx, ast.Load) else local).add(sub.id)
+            elif isinstance(sub, ast.arg):
+                local.add(sub.arg)
+            elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                local.add(sub.name)
+            elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                local |= _imported(sub)
+            elif isinstance(sub, ast.ExceptHandler) and sub.name:
+                local.add(sub.name)
+            elif isinstance(sub, ast.Global):
+                declared.update(sub.names)
+    return loads - (local - declared)
 
 
 def reserve_port() -> socket.socket:
