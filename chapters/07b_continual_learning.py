@@ -76,8 +76,8 @@ SEED = 0
 SIZES = {
     # steps: training steps per task (batch 128); seeds: repetitions of every method;
     # n_test: test images (None: all 10,000); lambdas: EWC strengths tried on
-    # validation;
-    # fisher: images for each task's Fisher estimate; per_class: replay buffer per digit
+    # validation; fisher: images for each task's Fisher estimate; per_class: replay
+    # buffer per digit
     "quick": {
         "steps": 20,
         "seeds": 1,
@@ -108,6 +108,7 @@ val = continual.split_tasks(data.to_model_input(split.x_val), split.y_val)
 test = continual.split_tasks(
     data.to_model_input(split.x_test[: S["n_test"]]), split.y_test[: S["n_test"]]
 )
+n_test_images = len(split.y_test[: S["n_test"]])  # the five tasks' test images together
 print(f"profile {PROFILE}: {S}")
 markdown_table(
     ["task", "digits", "training images", "validation images", "test images"],
@@ -445,8 +446,9 @@ plt.show()
 # %% [markdown]
 # ## Average accuracy and forgetting
 #
-# Means over the seeds with 95% t-intervals (`claims.t_interval`); with a few seeds the
-# intervals are wide, and they say so.
+# Means over the seeds with 95% intervals: accuracies by `claims.accuracy_over_seeds` (a
+# t-interval on the logit scale, so it stays inside 0-100%), forgetting by
+# `claims.t_interval`; with a few seeds the intervals are wide, and they say so.
 
 
 # %% tags=["nbval-ignore-output"]
@@ -456,13 +458,14 @@ def final_row(method, s, seed):
 
 
 def summary(method, s):
-    average = claims.t_interval(
-        [100 * final_row(method, s, seed).mean() for seed in seeds]
-    )
+    average = claims.accuracy_over_seeds(
+        [final_row(method, s, seed).mean() for seed in seeds], n_test_images
+    ).scaled(100)
     if method == "joint":
         return average, None
     forgotten = claims.t_interval(
-        [100 * continual.forgetting(runs[method, s, seed]) for seed in seeds]
+        [100 * continual.forgetting(runs[method, s, seed]) for seed in seeds],
+        resolution=100 / n_test_images,
     )
     return average, forgotten
 
@@ -496,6 +499,7 @@ def paired(method, s):
     return claims.paired_difference(
         [100 * final_row(method, s, seed).mean() for seed in seeds],
         [100 * final_row("naive", s, seed).mean() for seed in seeds],
+        resolution=100 / n_test_images,
     )
 
 

@@ -182,13 +182,15 @@ def pgd(model, images: np.ndarray, labels: np.ndarray, epsilon: float, steps: in
 
 def adversarial_fit(model, x: np.ndarray, y: np.ndarray, epochs: int = 5, epsilon: float = 0.1,
                     clean_share: float = 0.5, batch_size: int = 128,
-                    learning_rate: float = 2e-3, seed: int = 0, progress: bool = True) -> dict:
+                    learning_rate: float = 2e-3, seed: int = 0, progress: bool = True,
+                    validation: tuple | None = None) -> dict:
     """Train on a mix of clean and FGSM examples made on the fly against the current weights.
 
     Each batch's loss is ``clean_share * loss(clean) + (1 - clean_share) * loss(adversarial)``
     (Goodfellow et al.'s mixture). Same optimiser, schedule and, for a given ``seed``, data
-    order as ``training.fit``. Returns
-    ``{"loss": [...], "seconds": ...}``.
+    order as ``training.fit``. Returns ``{"loss": [...], "seconds": ...}``, and with
+    ``validation=(x_val, y_val)`` the clean validation accuracy after each epoch under
+    ``"val_accuracy"`` (as ``training.fit``'s history has it).
     """
     import math
     import time
@@ -197,6 +199,7 @@ def adversarial_fit(model, x: np.ndarray, y: np.ndarray, epochs: int = 5, epsilo
     import tensorflow as tf
     from tqdm import tqdm
 
+    from mnist_course.measure import accuracy
     from mnist_course.training import batches
     from mnist_course.training import optimizer as course_optimizer
 
@@ -219,5 +222,7 @@ def adversarial_fit(model, x: np.ndarray, y: np.ndarray, epochs: int = 5, epsilo
                   disable=not progress):
         losses = [float(train_step(xb, yb)) for xb, yb in data]
         history["loss"].append(float(np.mean(losses)))
+        if validation is not None:
+            history.setdefault("val_accuracy", []).append(accuracy(model, *validation))
     history["seconds"] = time.perf_counter() - start
     return history

@@ -281,11 +281,26 @@ def test_ratios_work_on_the_log_scale_and_never_raise():
 
 def test_an_unconverged_model_makes_the_claim_not_testable_for_budget():
     v = claims.judge("C12", iv(99.0, 99.2), converged={"final model": False})
-    assert v.verdict == UNTESTABLE_BUDGET and "final model had not converged" in v.why
+    assert v.verdict == UNTESTABLE_BUDGET and "Not converged" in v.why
+    assert v.why.endswith("final model.")
     assert label("C12", iv(99.0, 99.2), converged={"final model": True}) == REFUTED
     both = {"plain": True, "SE": False}
-    assert "SE had not" in claims.judge("C4", iv(0.8, 1.0), converged=both).why
+    assert claims.judge("C4", iv(0.8, 1.0), converged=both).why.endswith(": SE.")
     assert label("C4", iv(0.8, 1.0), converged={"plain": True, "SE": True}) == CONFIRMED
+
+
+def test_convergence_matters_only_to_parts_that_depend_on_training():
+    v = claims.judge("C1", {"accuracy": iv(99.3, 99.6), "parameters": iv(61_000, 61_001)},
+                     converged={"LeNet-5": False})
+    assert [p["verdict"] for p in v.record["parts"]] == [UNTESTABLE_BUDGET, CONFIRMED]
+    assert v.verdict == UNTESTABLE_BUDGET
+    assert v.record["parts"][1]["converged"] == {}
+    # a parameter count far off is refuted whatever the training
+    v = claims.judge("C1", {"accuracy": iv(99.3, 99.6), "parameters": iv(10, 11)},
+                     converged={"LeNet-5": False})
+    assert v.verdict == REFUTED
+    assert label("C9", {"size": iv(3.5, 4.0), "speed": iv(2.6, 3.0)},
+                 converged={"x": False}) == CONFIRMED
 
 
 def test_a_claim_made_for_another_setting():

@@ -75,7 +75,9 @@ class Reading:
     ``log`` is set; ``null`` is the value that means no effect (directional claims only);
     ``setting`` names hardware or a cluster the article measured on and the course does
     not run; ``weaker_here`` says the course's own setting is the weaker one, so that a
-    claim met here holds there a fortiori."""
+    claim met here holds there a fortiori; ``trained`` says the value depends on how well
+    a model learned (an accuracy, an effect of training), so that it is judged only on
+    converged models (a parameter count, a file size or a speed is not)."""
 
     reading: str
     claimed: float
@@ -85,6 +87,7 @@ class Reading:
     log: bool = False
     setting: str = ""
     weaker_here: bool = False
+    trained: bool = True
 
     def __post_init__(self) -> None:
         if self.reading not in ("at least", "at most", "about"):
@@ -143,46 +146,48 @@ _WORTH = "the course's own smallest effect worth having"
 READINGS: dict[str, ClaimSpec] = {
     "C1": ClaimSpec("LeNet-5: over 99% test accuracy with about 60k parameters", ("01",), {
         "accuracy": Reading("at least", 99, 0, _LEVEL),
-        "parameters": Reading("about", 60_000, 6_000, "the article's 'about': 10%")}),
+        "parameters": Reading("about", 60_000, 6_000, "the article's 'about': 10%",
+                              trained=False)}),
     "C2": ClaimSpec("depthwise-separable blocks cut parameters to 1/8", ("01",), {
         "": Reading("about", 8, 0.25, "'1/8' read as a factor between 6.4 and 10", null=1,
-                    log=True)}),
+                    log=True, trained=False)}),
     "C3": ClaimSpec("... keeping 99.2% accuracy and 3x faster inference", ("01",), {
         "accuracy": Reading("at least", 99.2, 0.05, _ROUNDED),
         "speed": Reading("at least", 3, 0.25, "a factor of 2.4 still counts as '3x'",
-                         null=1, log=True)}),
+                         null=1, log=True, trained=False)}),
     "C4": ClaimSpec("an SE block: +0.7 points under background clutter", ("01",), {
         "": Reading("at least", 0.7, 0.175, _QUARTER, null=0)}),
     "C5": ClaimSpec("TPE reaches in 20 evaluations what grid search reaches in 50", ("02",), {
         "": Reading("at least", 0.5, 0, "'reaches' read as: in at least half of the "
-                    "searches")}),
+                    "searches", trained=False)}),
     "C6": ClaimSpec("digit 1 has 1.2x the samples of digit 9", ("00", "03"), {
         "": Reading("about", 1.2, 0.05, _ROUNDED.replace("half the last digit",
                                                           "a factor within 5%"),
-                    null=1, log=True)}),
+                    null=1, log=True, trained=False)}),
     "C7": ClaimSpec("geometric augmentation: +4 points on tilted digits", ("03",), {
         "": Reading("at least", 4, 1, _QUARTER, null=0)}),
     "C8": ClaimSpec("FGSM adversarial training: +12 points under noise", ("03",), {
         "": Reading("at least", 12, 3, _QUARTER, null=0)}),
     "C9": ClaimSpec("quantisation: 4.2 MB to 1.1 MB and 60% less latency", ("04a",), {
         "size": Reading("about", 4.2 / 1.1, 0.25, "'4.2 to 1.1 MB' read as a factor "
-                        "within 25% of 3.8", null=1, log=True),
+                        "within 25% of 3.8", null=1, log=True, trained=False),
         "speed": Reading("at least", 1 / 0.4, 0.2, "'60% less' read as at least 2.5x "
-                         "faster, within a factor 1.2", null=1, log=True)}),
+                         "faster, within a factor 1.2", null=1, log=True,
+                         trained=False)}),
     "C10": ClaimSpec("gRPC + TF Serving: 2000+ requests/s at p99 under 15 ms", ("04b",), {
         "throughput": Reading("at least", 2000, 0, _LEVEL, setting="a TF Serving cluster",
-                              weaker_here=True),
+                              weaker_here=True, trained=False),
         "p99": Reading("at most", 15, 0, _LIMIT, setting="a TF Serving cluster",
-                       weaker_here=True)}),
+                       weaker_here=True, trained=False)}),
     "C11": ClaimSpec("ProtoNet: 95%+ with 10 samples per class", ("07a",), {
         "": Reading("at least", 95, 0, _LEVEL)}),
     "C12": ClaimSpec("the combined recipe: 99.6% test accuracy", ("05",), {
         "": Reading("at least", 99.6, 0.05, _ROUNDED)}),
     "C13": ClaimSpec("end-to-end inference under 8 ms (an NVIDIA T4 GPU)", ("04a",), {
-        "": Reading("at most", 8, 0, _LIMIT, setting="an NVIDIA T4 GPU")}),
+        "": Reading("at most", 8, 0, _LIMIT, setting="an NVIDIA T4 GPU", trained=False)}),
     "C14": ClaimSpec("edge latency < 50 ms and mobile memory < 10 MB", ("04a", "05"), {
-        "latency": Reading("at most", 50, 0, _LIMIT),
-        "memory": Reading("at most", 10, 0, _LIMIT)}),
+        "latency": Reading("at most", 50, 0, _LIMIT, trained=False),
+        "memory": Reading("at most", 10, 0, _LIMIT, trained=False)}),
     "T06.l2": ClaimSpec("L2 (lambda 0.001) narrows the train-validation gap", ("06",), {
         "": Reading("at most", -1, 0.5, _WORTH + ": 1 point of gap", null=0)}),
     "T06.dropout": ClaimSpec("Dropout 0.3 narrows the train-validation gap", ("06",), {
@@ -197,13 +202,14 @@ READINGS: dict[str, ClaimSpec] = {
             "": Reading("at least", 1, 0.5, _WORTH + ": 1 point", null=0)}),
     "T06.pruning_speed": ClaimSpec("pruning speeds up inference (LiteRT, one thread)",
                                    ("06",), {
-        "": Reading("at least", 1.1, 0.05, _WORTH + ": 10% faster", null=1, log=True)}),
+        "": Reading("at least", 1.1, 0.05, _WORTH + ": 10% faster", null=1, log=True,
+                    trained=False)}),
     "T06.openvino_speed": ClaimSpec("OpenVINO speeds up inference on an Intel CPU", ("06",), {
         "": Reading("at least", 1.1, 0.05, _WORTH + ": 10% faster", null=1, log=True,
-                    setting="an Intel CPU")}),
+                    setting="an Intel CPU", trained=False)}),
     "T06.tensorrt_speed": ClaimSpec("TensorRT speeds up inference on an NVIDIA GPU", ("06",), {
         "": Reading("at least", 1.1, 0.05, _WORTH + ": 10% faster", null=1, log=True,
-                    setting="an NVIDIA GPU")}),
+                    setting="an NVIDIA GPU", trained=False)}),
 }
 #: The article's numbered claims and the chapters that check them (the ledger's rows).
 ARTICLE_CLAIMS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -431,9 +437,9 @@ def decide(record: dict) -> tuple[str, str]:
                                    "needs; the interval is shown, not judged")
     unconverged = [name for name, ok in (record.get("converged") or {}).items() if not ok]
     if unconverged:
-        return UNTESTABLE_BUDGET, (f"{', '.join(unconverged)} had not converged when its "
-                                   "budget ran out (validation accuracy still rising over "
-                                   "the last quarter of its epochs)")
+        return UNTESTABLE_BUDGET, ("not converged when the budget ran out (validation "
+                                   "accuracy still rising over the last quarter of the "
+                                   f"epochs): {', '.join(unconverged)}")
     span = f"{_num(low)} to {_num(high)}"
     if log and low <= 0:
         label, why = INCONCLUSIVE, f"the interval ({span}) reaches zero: no factor is known"
@@ -522,15 +528,17 @@ def judge(claim_id: str, measured: Interval | dict[str, Interval], *,
                   "region": list(reading.region), "null_value": reading.null,
                   "log": reading.log, "estimate": m.estimate, "low": m.low, "high": m.high,
                   "n": m.n, "paired": m.paired, "interval": m.method,
-                  "converged": dict(converged or {}), "setting": reading.setting,
+                  "converged": dict(converged or {}) if reading.trained else {},
+                  "setting": reading.setting,
                   "setting_ok": ok, "weaker_here": reading.weaker_here,
                   "here": here or "this machine"}
         record["verdict"], record["why"] = decide(record)
+        record["why"] = record["why"][0].upper() + record["why"][1:]
         records.append(record)
     if len(records) == 1 and records[0]["part"] == "":
         return Verdict(records[0]["verdict"], records[0]["why"] + ".", records[0])
     label = combine_labels([r["verdict"] for r in records])
-    why = " ".join(f"{r['part'].capitalize()}: {r['verdict']}, {r['why']}." for r in records)
+    why = " ".join(f"{r['part'].capitalize()}: {r['verdict']}. {r['why']}." for r in records)
     return Verdict(label, why, {"verdict": label, "parts": records})
 
 
