@@ -116,7 +116,9 @@ def test_readme_and_book_claims_are_generated_from_the_committed_runs():
 
     assert ledger.problems() == [], "run `python -m mnist_course claims` and commit the result"
     rows = ledger.rows()
-    assert {r["id"] for r in rows} == set(claims.ARTICLE_CLAIMS)
+    ids = {r["id"] for r in rows}
+    assert set(claims.ARTICLE_CLAIMS) <= ids, "every article claim has a ledger row"
+    assert ids <= set(claims.READINGS), f"rows without a reading: {ids - set(claims.READINGS)}"
     measured = [r for r in rows if r["verdict"] != "pending"]
     assert measured, "no notebook stores a claim"
     assert all(r["verdict"] in claims.VERDICTS and r["rule"] for r in measured)
