@@ -596,3 +596,54 @@ def test_repair_checker():
     assert any("from_logits=True" in p for p in unscaled.problems)
     with pytest.raises(AssertionError):
         ch06.strict_check.repair(lambda images, model: (images, model))
+
+
+def test_ch08_checkers_accept_right_answers_and_explain_wrong_ones():
+    import math
+
+    from scipy import stats
+
+    from mnist_course.course.checks import ch08
+
+    def schedule(step, peak, warmup, total):
+        if step < warmup:
+            return peak * step / warmup
+        return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / (total - warmup))))
+
+    def no_warmup(step, peak, warmup, total):
+        return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total)))
+
+    def keras_own(step, peak, warmup, total):
+        import keras
+
+        return float(keras.optimizers.schedules.CosineDecay(
+            0.0, total - warmup, warmup_target=peak, warmup_steps=warmup)(step))
+
+    assert ch08.check.warmup_cosine(schedule).passed
+    assert "warm-up" in ch08.check.warmup_cosine(no_warmup).problems[0]
+    assert "switched off" in ch08.check.warmup_cosine(keras_own).problems[0]
+    with pytest.raises(AssertionError):
+        ch08.strict_check.warmup_cosine(no_warmup)
+
+    def smoothed(labels, classes, s):
+        return (1 - s) * np.eye(classes)[labels] + s / classes
+
+    def others_only(labels, classes, s):
+        one = np.eye(classes)[labels]
+        return one * (1 - s) + (1 - one) * s / (classes - 1)
+
+    assert ch08.check.smoothed_targets(smoothed).passed
+    assert "every class" in ch08.check.smoothed_targets(others_only).problems[0]
+    assert "sum to 1" in ch08.check.smoothed_targets(
+        lambda labels, classes, s: np.eye(classes)[labels] * (1 - s)).problems[0]
+
+    def mcnemar(a, b):
+        only_a, disagree = int(np.sum(a & ~b)), int(np.sum(a != b))
+        return 1.0 if disagree == 0 else float(stats.binomtest(only_a, disagree).pvalue)
+
+    def every_digit(a, b):  # counts agreements too: wrong
+        return float(stats.binomtest(int(a.sum()), len(a)).pvalue)
+
+    assert ch08.check.mcnemar_p(mcnemar).passed
+    assert "one-sided" in ch08.check.mcnemar_p(lambda a, b: mcnemar(a, b) / 2).problems[0]
+    assert "disagree" in ch08.check.mcnemar_p(every_digit).problems[0]
