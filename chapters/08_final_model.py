@@ -87,11 +87,12 @@ CHAPTER_START = time.perf_counter()
 PROFILE = "full"
 SEED = 0
 SIZES = {
-    # n_train, n_val, n_test: images (None: all); widths: the final model's maps per stage;
-    # decide_widths, decide_epochs: the smaller model on which augmentation is decided;
-    # epochs: of the final model; batch; peak_lr: the schedule's top, after warmup_epochs;
-    # n_adversarial: images of the FGSM fine-tuning tried on validation; n_stress: test
-    # images under noise, rotation and corruptions; latency_runs: timed calls per path
+    # n_train, n_val, n_test: images (None: all); widths: the final model's maps per
+    # stage; decide_widths, decide_epochs: the smaller model on which augmentation is
+    # decided; epochs: of the final model; batch; peak_lr: the schedule's top, after
+    # warmup_epochs; n_adversarial: images of the FGSM fine-tuning tried on validation;
+    # n_stress: test images under noise, rotation and corruptions; latency_runs: timed
+    # calls per path; ship: write the model to models/ (full only)
     "quick": {
         "n_train": 1_000,
         "n_val": 500,
