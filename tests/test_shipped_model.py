@@ -14,7 +14,8 @@ from mnist_course.course.profile import import_tensorflow
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
 CHAPTER = ROOT / "chapters" / "08_final_model.ipynb"
-MISSING = "run chapter 08 in the full profile (`make reproduce NOTEBOOKS=chapters/08_final_model.ipynb`)"
+MISSING = ("run chapter 08 in the full profile "
+           "(`make reproduce NOTEBOOKS=chapters/08_final_model.ipynb`)")
 
 
 @pytest.fixture(scope="module")
