@@ -169,7 +169,7 @@ print(
 # models the earlier chapters compare.
 
 
-# %%
+# %% tags=["nbval-ignore-output"]
 def final_cnn(
     widths=(32, 64, 128), dropout: float = 0.4, name: str = "final"
 ) -> keras.Model:
