@@ -142,7 +142,8 @@ _LIMIT = "a stated limit: the interval carries the measurement's noise"
 _WORTH = "the course's own smallest effect worth having"
 
 #: Every claim the course judges, read once. C1-C14 are the article's (ARTICLE.md);
-#: T06.* are chapter 06's treatment comparisons, against the smallest effect worth having.
+#: T06.*, T07b.* and T07c.* are the course's own treatment comparisons (chapters 06, 07b and
+#: 07c), each against the smallest effect worth having.
 READINGS: dict[str, ClaimSpec] = {
     "C1": ClaimSpec("LeNet-5: over 99% test accuracy with about 60k parameters", ("01",), {
         "accuracy": Reading("at least", 99, 0, _LEVEL),
@@ -181,11 +182,12 @@ READINGS: dict[str, ClaimSpec] = {
                        weaker_here=True, trained=False)}),
     "C11": ClaimSpec("ProtoNet: 95%+ with 10 samples per class", ("07a",), {
         "": Reading("at least", 95, 0, _LEVEL)}),
-    "C12": ClaimSpec("the combined recipe: 99.6% test accuracy", ("05",), {
+    "C12": ClaimSpec("the combined recipe: 99.6% test accuracy", ("05", "08"), {
         "": Reading("at least", 99.6, 0.05, _ROUNDED)}),
-    "C13": ClaimSpec("end-to-end inference under 8 ms (an NVIDIA T4 GPU)", ("04a",), {
+    "C13": ClaimSpec("end-to-end inference under 8 ms (an NVIDIA T4 GPU)", ("04a", "08"), {
         "": Reading("at most", 8, 0, _LIMIT, setting="an NVIDIA T4 GPU", trained=False)}),
-    "C14": ClaimSpec("edge latency < 50 ms and mobile memory < 10 MB", ("04a", "05"), {
+    "C14": ClaimSpec("edge latency < 50 ms and mobile memory < 10 MB", ("04a", "05", "08"),
+                    {
         "latency": Reading("at most", 50, 0, _LIMIT, trained=False),
         "memory": Reading("at most", 10, 0, _LIMIT, trained=False)}),
     "T06.l2": ClaimSpec("L2 (lambda 0.001) narrows the train-validation gap", ("06",), {
@@ -210,6 +212,28 @@ READINGS: dict[str, ClaimSpec] = {
     "T06.tensorrt_speed": ClaimSpec("TensorRT speeds up inference on an NVIDIA GPU", ("06",), {
         "": Reading("at least", 1.1, 0.05, _WORTH + ": 10% faster", null=1, log=True,
                     setting="an NVIDIA GPU", trained=False)}),
+    "T07b.ewc_task": ClaimSpec("EWC keeps more than plain fine-tuning, task-incremental",
+                               ("07b",), {
+        "": Reading("at least", 1, 0.5, _WORTH + ": 1 point of average accuracy", null=0)}),
+    "T07b.ewc_class": ClaimSpec("EWC keeps more than plain fine-tuning, class-incremental",
+                                ("07b",), {
+        "": Reading("at least", 1, 0.5, _WORTH + ": 1 point of average accuracy", null=0)}),
+    "T07b.replay_task": ClaimSpec("replay keeps more than plain fine-tuning, task-incremental",
+                                  ("07b",), {
+        "": Reading("at least", 1, 0.5, _WORTH + ": 1 point of average accuracy", null=0)}),
+    "T07b.replay_class": ClaimSpec(
+        "replay keeps more than plain fine-tuning, class-incremental", ("07b",), {
+            "": Reading("at least", 1, 0.5, _WORTH + ": 1 point of average accuracy",
+                        null=0)}),
+    "T07c.fusion_clean": ClaimSpec("fusion beats the better single stream on clean digits",
+                                   ("07c",), {
+        "": Reading("at least", 0.5, 0.25, _WORTH + ": half a point", null=0)}),
+    "T07c.fusion_corrupted": ClaimSpec(
+        "fusion beats the image alone on corrupted images (simulated pen)", ("07c",), {
+            "": Reading("at least", 1, 0.5, _WORTH + ": 1 point", null=0)}),
+    "T07c.dropout_image_absent": ClaimSpec(
+        "modality dropout keeps gated fusion working with the image absent", ("07c",), {
+            "": Reading("at least", 1, 0.5, _WORTH + ": 1 point", null=0)}),
 }
 #: The article's numbered claims and the chapters that check them (the ledger's rows).
 ARTICLE_CLAIMS: dict[str, tuple[str, tuple[str, ...]]] = {
