@@ -124,3 +124,25 @@ def trials_from_json(text: str) -> Trials:
     trials.insert_trial_docs(docs)
     trials.refresh()
     return trials
+
+
+def ray_init(temp_dir, num_cpus: int = 2) -> str:
+    """Start Ray for a search, or join a cluster: with ``RAY_ADDRESS`` set (``HOST:6379``
+    of a running ``ray start --head``, or ``ray://HOST:10001``), connect to that cluster,
+    whose nodes then run the trials; otherwise start Ray on this machine with ``num_cpus``
+    CPUs and its session files in ``temp_dir``. Returns a sentence saying which it did."""
+    import os
+
+    import ray
+
+    quiet = {"log_to_driver": False, "logging_level": "ERROR", "configure_logging": True}
+    address = os.environ.get("RAY_ADDRESS", "").strip()
+    if address:
+        ray.init(address=address, **quiet)
+        nodes = [n for n in ray.nodes() if n["Alive"]]
+        cpus = sum(n["Resources"].get("CPU", 0) for n in nodes)
+        return (f"Ray: joined the cluster at {address} (RAY_ADDRESS): {len(nodes)} node(s), "
+                f"{cpus:g} CPUs")
+    ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=str(temp_dir), **quiet)
+    return (f"Ray: started on this machine with {num_cpus} CPUs (set RAY_ADDRESS to run the "
+            "trials on a cluster)")
