@@ -12,9 +12,12 @@ the pen stream here is **simulated** from each image, as a documented, seeded fu
    skeleton to the edge of the ink, ``scipy.ndimage.distance_transform_edt``): a pen pressed
    harder leaves a wider line;
 4. the path is resampled to ``n_points`` points equally spaced along its length: ``(x, y,
-   pressure, pen_down)``, each in [0, 1];
-5. a sensor adds Gaussian noise to position and pressure and drops samples (a dropped
-   sample reads all zeros).
+   pressure, pen_down, present)``, each in [0, 1]; ``present`` is 1 for every sample of
+   the noiseless trace;
+5. a sensor adds Gaussian noise to position and pressure and drops samples: a dropped
+   sample reads all zeros, its ``present`` flag included, so a model (and a plot) can tell
+   a lost sample from a pen at the top-left corner. A stream that never arrived is all
+   zeros, the same flag saying "absent" everywhere.
 
 What this can teach: how to build, train and test fusion models, and how they behave when
 one stream is missing, noisy or cut short. What it cannot: the stream is computed from the
@@ -29,7 +32,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-CHANNELS = ("x", "y", "pressure", "pen_down")
+CHANNELS = ("x", "y", "pressure", "pen_down", "present")
+PRESENT = CHANNELS.index("present")
 _NEIGHBOURS = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)]
 #: stroke half-width (pixels) that reads as full pressure
 FULL_PRESSURE_WIDTH = 3.0
@@ -109,21 +113,26 @@ def trace(image, n_points: int = 64, threshold: float = 0.5) -> np.ndarray:
     out = np.stack([np.interp(at, along, cols) / (image.shape[1] - 1),
                     np.interp(at, along, rows) / (image.shape[0] - 1),
                     np.interp(at, along, pressure) * pen,
-                    pen.astype(float)], axis=1)
+                    pen.astype(float), np.ones(n_points)], axis=1)
     return out.astype(np.float32)
 
 
 def sensor(trajectories: np.ndarray, noise: float, dropout: float,
            rng: np.random.Generator) -> np.ndarray:
     """What a pen sensor reports: positions and pressure plus Gaussian noise (std ``noise``,
-    clipped to [0, 1]), and a ``dropout`` share of samples lost (all four channels 0). A copy;
-    the input is not changed."""
+    clipped to [0, 1]), and a ``dropout`` share of samples lost: all channels 0, the
+    ``present`` flag too. Samples already absent stay all zeros. A copy; the input is not
+    changed."""
     if not 0 <= dropout <= 1 or noise < 0:
         raise ValueError(f"need noise >= 0 and 0 <= dropout <= 1, got {noise} and {dropout}")
     out = np.array(trajectories, dtype=np.float32, copy=True)
+    if out.shape[-1] != len(CHANNELS):
+        raise ValueError(f"expected the last axis to hold the {len(CHANNELS)} channels "
+                         f"{CHANNELS}, got shape {out.shape}")
     out[..., :3] = np.clip(out[..., :3] + rng.normal(0, noise, out[..., :3].shape), 0, 1)
     out[..., 2] *= out[..., 3]  # no pressure while the pen is up
     out[rng.random(out.shape[:-1]) < dropout] = 0.0
+    out *= out[..., PRESENT:] > 0  # an absent sample reads all zeros, noise or not
     return out
 
 

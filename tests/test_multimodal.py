@@ -25,12 +25,13 @@ def stroke_image(kind: str) -> np.ndarray:
 
 def test_trace_has_the_promised_shape_and_range():
     t = multimodal.trace(stroke_image("bar"), n_points=32)
-    assert t.shape == (32, 4) and t.dtype == np.float32
+    assert t.shape == (32, 5) and t.dtype == np.float32
     assert t.min() >= 0 and t.max() <= 1
     # a vertical bar: x stays near the middle, y runs from top to bottom
     assert np.allclose(t[:, 0], 14 / 27, atol=0.05)
     assert t[0, 1] < 0.25 and t[-1, 1] > 0.75 and np.all(np.diff(t[:, 1]) >= -1e-6)
     assert t[:, 3].all()  # one stroke: the pen never lifts
+    assert (t[:, multimodal.PRESENT] == 1).all()  # a noiseless trace loses no sample
 
 
 def test_two_strokes_lift_the_pen_once():
@@ -53,7 +54,7 @@ def test_simulate_is_deterministic_for_a_seed_and_noisy_across_seeds():
     a = multimodal.simulate(images, seed=3, n_points=16, progress=False)
     b = multimodal.simulate(images, seed=3, n_points=16, progress=False)
     c = multimodal.simulate(images, seed=4, n_points=16, progress=False)
-    assert a.shape == (2, 16, 4) and np.array_equal(a, b) and not np.array_equal(a, c)
+    assert a.shape == (2, 16, 5) and np.array_equal(a, b) and not np.array_equal(a, c)
     assert a.min() >= 0 and a.max() <= 1
     clean = multimodal.simulate(images, seed=3, n_points=16, noise=0, dropout=0, progress=False)
     assert np.array_equal(clean[0], multimodal.trace(images[0], 16))
@@ -61,17 +62,22 @@ def test_simulate_is_deterministic_for_a_seed_and_noisy_across_seeds():
 
 def test_sensor_dropout_and_noise():
     rng = np.random.default_rng(0)
-    clean = np.full((200, 50, 4), 0.5, np.float32)
-    clean[..., 3] = 1
+    clean = np.full((200, 50, 5), 0.5, np.float32)
+    clean[..., 3:] = 1  # pen down, every sample present
     out = multimodal.sensor(clean, noise=0.0, dropout=0.25, rng=rng)
-    lost = (out == 0).all(axis=-1)
+    lost = out[..., multimodal.PRESENT] == 0
     assert 0.2 < lost.mean() < 0.3
+    assert (out[lost] == 0).all()  # a lost sample reads all zeros, its flag included
     assert np.all(out[~lost] == clean[~lost])
-    assert np.all(clean == np.where(np.arange(4) == 3, 1, 0.5))  # the input is untouched
+    assert np.all(clean == np.where(np.arange(5) >= 3, 1, 0.5))  # the input is untouched
     noisy = multimodal.sensor(clean, noise=0.1, dropout=0.0, rng=rng)
     assert 0.08 < np.std(noisy[..., 0] - 0.5) < 0.12
+    again = multimodal.sensor(out, noise=0.1, dropout=0.0, rng=rng)
+    assert (again[lost] == 0).all()  # noise does not bring an absent sample back
     with pytest.raises(ValueError, match="dropout"):
         multimodal.sensor(clean, noise=0.1, dropout=1.5, rng=rng)
+    with pytest.raises(ValueError, match="channels"):
+        multimodal.sensor(clean[..., :4], noise=0.1, dropout=0.0, rng=rng)
 
 
 @pytest.mark.parametrize("image", [np.zeros((28, 28)), np.full((28, 28, 1), 40, np.uint8)])
