@@ -51,6 +51,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+CHAPTER_START = time.perf_counter()  # the closing cell prints this run's time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -133,6 +134,12 @@ print(f"loaded and verified in {time.perf_counter() - start:.2f} s")
 # %%
 for name, array in mnist._asdict().items():
     print(f"{name:8} {str(array.shape):16} {array.dtype}")
+print(
+    f"{len(mnist.x_train):,} training and {len(mnist.x_test):,} test images of"
+    f" {mnist.x_train.shape[1]}x{mnist.x_train.shape[2]} pixels, stored as"
+    f" {mnist.x_train.dtype} ({mnist.x_train.min()} to {mnist.x_train.max()}); labels"
+    f" {mnist.y_train.min()} to {mnist.y_train.max()}."
+)
 
 # %% [markdown]
 # ### What a damaged file looks like
@@ -167,6 +174,14 @@ picks = np.concatenate([
 ])
 image_grid(mnist.x_train[picks], [str(label) for label in mnist.y_train[picks]])
 plt.show()
+ink_share = (mnist.x_train[picks] > 0).mean(axis=(1, 2))
+most_ink, least_ink = picks[ink_share.argmax()], picks[ink_share.argmin()]
+print(
+    f"In this sample, ink covers {ink_share.min():.0%} to {ink_share.max():.0%} of an"
+    f" image: the boldest is a {mnist.y_train[most_ink]}, the thinnest a"
+    f" {mnist.y_train[least_ink]}; within a digit the share varies by up to"
+    f" {max(np.ptp(ink_share[d * 10:(d + 1) * 10]) for d in range(10)):.0%}."
+)
 
 # %% [markdown]
 # ### How many of each digit?
@@ -191,6 +206,15 @@ for ax, counts, title in zip(
     ax.legend(loc="lower right")
 fig.tight_layout()
 plt.show()
+print(
+    f"Training set: digit {train_counts.argmax()} is the most frequent"
+    f" ({train_counts.max():,}, {train_counts.max() / train_counts.mean() - 1:+.1%} on"
+    f" the mean), digit {train_counts.argmin()} the least"
+    f" ({train_counts.min():,}, {train_counts.min() / train_counts.mean() - 1:+.1%});"
+    f" in the test set the extremes are digits {test_counts.argmax()} and"
+    f" {test_counts.argmin()}. No digit is more than"
+    f" {np.abs(train_counts / train_counts.mean() - 1).max():.0%} from the mean."
+)
 
 # %% [markdown]
 # ### Pixel statistics
@@ -208,15 +232,22 @@ ink_per_digit = [pixels[mnist.y_train == d].mean() for d in range(10)]
 print(
     "mean ink by digit:", " ".join(f"{d}:{v:.3f}" for d, v in enumerate(ink_per_digit))
 )
+print(
+    f"Digit {int(np.argmax(ink_per_digit))} carries the most ink and digit"
+    f" {int(np.argmin(ink_per_digit))} the least"
+    f" ({max(ink_per_digit) / min(ink_per_digit):.1f}x as much): a model that only"
+    " counted ink would already tell some digits apart."
+)
 
 # %% [markdown]
 # ## The split every chapter uses
 #
-# Tuning a model on the test set makes its test score a lie. So every chapter trains on
-# 55,000 images, chooses (epochs, hyper-parameters, thresholds) on a **validation** set of
-# 5,000 held out from the training files, and touches the 10,000 **test** images once, at the
-# end. `data.load_split()` makes the split: stratified by digit, the same for a given seed on
-# every machine.
+# Tuning a model on the test set makes its test score a lie. So every chapter uses one
+# split of the data: it trains on the **training** part (or on the first images of it, when
+# its budget or the `quick` profile asks for fewer), chooses (epochs, hyper-parameters,
+# thresholds) on a **validation** set held out from the training files, and touches the
+# **test** images once, at the end. `data.load_split()` makes the split: stratified by digit,
+# the same for a given seed on every machine. The cell prints the size of each part.
 
 # %%
 split = data.load_split()
@@ -225,8 +256,15 @@ for name, array in split._asdict().items():
 share_train = np.bincount(split.y_train, minlength=10) / len(split.y_train)
 share_val = np.bincount(split.y_val, minlength=10) / len(split.y_val)
 print(
+    f"{len(split.y_train):,} training, {len(split.y_val):,} validation and"
+    f" {len(split.y_test):,} test images: the validation set is"
+    f" {len(split.y_val) / len(mnist.y_train):.1%} of the {len(mnist.y_train):,} images"
+    " in the training files, and the test set is the test file, untouched."
+)
+print(
     "largest gap between a digit's share in train and validation: "
-    f"{np.abs(share_train - share_val).max():.4%}"
+    f"{np.abs(share_train - share_val).max():.4%} (stratified: one image of a digit"
+    f" in the validation set is {1 / len(split.y_val):.4%})"
 )
 
 # %% [markdown]
@@ -278,6 +316,12 @@ same = all(
 )
 print(f"validation accuracy {acc_a:.4f}  ({seconds:.1f} s per run, profile {PROFILE})")
 print(f"two runs with seed {SEED} give identical weights: {same}")
+print(
+    f"The smoke test {'passes' if acc_a >= THRESHOLD[PROFILE] else 'fails'}: validation"
+    f" accuracy {acc_a:.2%} against the {PROFILE} floor of {THRESHOLD[PROFILE]:.0%},"
+    f" after {EPOCHS} epoch(s) on {N_TRAIN:,} images, and the second run"
+    f" {'repeats' if same else 'does not repeat'} the first to the last bit."
+)
 
 # %%
 assert same, "training is not deterministic: check seed_everything"
@@ -320,6 +364,13 @@ claims_table([
     ),
 ])
 
+# %% tags=["nbval-ignore-output"]
+print(
+    f"C6 is {c6.verdict}: digit 1 outnumbers digit 9 by {ratio_train:.3f}x in the"
+    f" training files, against the article's 1.2x. This chapter ran in"
+    f" {time.perf_counter() - CHAPTER_START:.0f} s in the {PROFILE} profile."
+)
+
 # %% [markdown]
 # ## Exercises
 #
@@ -339,16 +390,23 @@ def count_classes(labels: np.ndarray) -> np.ndarray:
 check.count_classes(count_classes)
 
 # %% [markdown]
-# **Exercise 2.** Write `to_model_input(images)` turning uint8 images `(N, 28, 28)` into what a
-# Keras convolutional model expects: float32, shape `(N, 28, 28, 1)`, values in [0, 1].
+# **Exercise 2.** `data.to_model_input` scales pixels to [0, 1]. A *standardising* input
+# goes one step further: it centres each pixel on the training mean and divides by the
+# training standard deviation (the two numbers of "Pixel statistics" above). Write
+# `standardise(images, mean, std)`: it takes uint8 images, either one image `(28, 28)` or a
+# batch `(N, 28, 28)`, and returns float32 `(N, 28, 28, 1)` (a batch of one for a single
+# image) holding `(pixel / 255 - mean) / std`, without changing the array it was given. The
+# checker tries it with other statistics than MNIST's and switches `data.to_model_input`
+# off while it runs. Before you run it: which value does a background pixel get with this
+# chapter's mean and std, and why is it negative?
 
 
 # %%
-def to_model_input(images: np.ndarray) -> np.ndarray:
+def standardise(images: np.ndarray, mean: float, std: float) -> np.ndarray:
     raise NotImplementedError
 
 
-check.to_model_input(to_model_input)
+check.standardise(standardise)
 
 # %% [markdown]
 # **Exercise 3.** Write `class_means(images, labels)` returning the mean image of each digit,

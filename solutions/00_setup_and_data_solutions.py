@@ -62,16 +62,41 @@ def count_classes(labels: np.ndarray) -> np.ndarray:
 check.count_classes(count_classes)
 
 # %% [markdown]
-# **Exercise 2.** Convert to float32 *before* dividing (uint8 arithmetic would wrap or
-# truncate), then add the channel axis Keras's `Conv2D` expects.
+# **Exercise 2.** Three decisions: a single image gets a batch axis first; the pixels
+# become float32 *before* any arithmetic (uint8 divided by a Python number would give
+# float64, and uint8 minus a number can wrap); and the channel axis Keras's `Conv2D`
+# expects goes last. `astype` makes a copy, so the caller's array is never touched.
 
 
 # %%
-def to_model_input(images: np.ndarray) -> np.ndarray:
-    return (images.astype(np.float32) / 255.0)[..., np.newaxis]
+def standardise(images: np.ndarray, mean: float, std: float) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim == 2:  # one image: a batch of one
+        images = images[np.newaxis]
+    scaled = images.astype(np.float32) / np.float32(255)
+    out = (scaled - np.float32(mean)) / np.float32(std)
+    return out[..., np.newaxis]
 
 
-check.to_model_input(to_model_input)
+check.standardise(standardise)
+
+# %% [markdown]
+# With MNIST's own statistics, the background (pixel 0) becomes `-mean / std`: negative,
+# because the mean is above 0, and large, because most pixels are background and the
+# spread is set by the few ink pixels. The standardised training set has mean 0 and
+# standard deviation 1, which the cell checks.
+
+# %% tags=["nbval-ignore-output"]
+mnist = data.load_mnist()
+pixels = mnist.x_train.astype(np.float32) / 255.0
+mean, std = float(pixels.mean()), float(pixels.std())
+standardised = standardise(mnist.x_train, mean, std)
+print(
+    f"mean {mean:.4f}, std {std:.4f}: background becomes {-mean / std:.3f}, full ink"
+    f" {(1 - mean) / std:.3f}; standardised training set: mean"
+    f" {standardised.mean():.4f}, std {standardised.std():.4f}"
+)
+assert abs(standardised.mean()) < 1e-3 and abs(standardised.std() - 1) < 1e-3
 
 # %% [markdown]
 # **Exercise 3.** Average in floating point. The mean images show each digit's typical shape;
@@ -86,7 +111,6 @@ def class_means(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
 check.class_means(class_means)
 
 # %%
-mnist = data.load_mnist()
 means = class_means(mnist.x_train, mnist.y_train)
 image_grid(means, [str(d) for d in range(10)], ncols=10)
 plt.show()
