@@ -125,3 +125,30 @@ def test_masked_accuracy_and_fisher_on_a_tiny_model():
     assert np.all(fisher[-2][:, 2:] == 0) and np.any(fisher[-2][:, :2] > 0)
     again = continual.fisher_diagonal(model, x, pair, n_samples=10, seed=0)
     assert all(np.allclose(a, b) for a, b in zip(fisher, again))
+
+
+def test_fisher_matches_one_image_at_a_time():
+    """The batched per-image gradients equal the textbook loop: one image, one label drawn
+    from the model's own prediction, its squared gradient, averaged."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(1)
+    model = continual.mlp(hidden=(6,))
+    x = np.random.default_rng(1).random((30, 28, 28, 1)).astype(np.float32)
+    classes = (4, 5)
+    fisher = continual.fisher_diagonal(model, x, classes, n_samples=12, seed=3, chunk=5)
+    rng = np.random.default_rng(3)  # the same draws as fisher_diagonal makes
+    pick = rng.choice(len(x), size=12, replace=False)
+    u = rng.random(12)
+    mask = continual.output_mask(classes)
+    expected = [np.zeros(v.shape) for v in model.trainable_variables]
+    for i, ui in zip(pick, u):
+        with tf.GradientTape() as tape:
+            logp = tf.nn.log_softmax(continual.masked_logits(model(x[i][None]), mask))[0]
+            label = min(int((np.cumsum(np.exp(logp.numpy())) < ui).sum()), 5)
+            chosen = logp[label]
+        assert label in classes
+        for e, g in zip(expected, tape.gradient(chosen, model.trainable_variables)):
+            e += g.numpy() ** 2 / len(pick)
+    assert all(np.allclose(f, e, rtol=1e-4, atol=1e-7) for f, e in zip(fisher, expected))
