@@ -56,6 +56,7 @@ print(f"profile: {PROFILE}")
 # %% [markdown]
 # **Exercise 1.** Depthwise: one k x k filter per input channel plus one bias each.
 # Pointwise: a 1x1 convolution, `c_in` weights per output channel plus one bias each.
+# Nothing here asks Keras: the count follows from the shapes alone.
 
 
 # %%
@@ -73,29 +74,38 @@ print(
 )
 
 # %% [markdown]
-# **Exercise 2.** Squeeze with global average pooling, excite with a bottleneck of
-# `max(4, C // ratio)` units and a sigmoid, reshape to `(1, 1, C)` and let broadcasting scale
-# every position of each channel by the same weight.
+# **Exercise 2.** Two squeezes (global average and global maximum) through one pair of
+# Dense layers: build each layer once and call it twice, so both squeezes share its
+# weights. The second layer has no activation: the sigmoid comes after the sum, so the gate
+# stays in (0, 1). The chapter's `se_block` is the special case with the maximum left out.
 
 
 # %%
-def my_se_block(x, ratio: int = 16):
+def my_channel_attention(x, ratio: int = 8):
     channels = x.shape[-1]
-    s = layers.GlobalAveragePooling2D()(x)
-    s = layers.Dense(max(4, channels // ratio), activation="relu")(s)
-    s = layers.Dense(channels, activation="sigmoid")(s)
-    s = layers.Reshape((1, 1, channels))(s)
-    return layers.Multiply()([x, s])
+    reduce = layers.Dense(max(4, channels // ratio), activation="relu")
+    expand = layers.Dense(channels)
+    avg = expand(reduce(layers.GlobalAveragePooling2D()(x)))
+    peak = expand(reduce(layers.GlobalMaxPooling2D()(x)))
+    gate = layers.Activation("sigmoid")(layers.Add()([avg, peak]))
+    return layers.Multiply()([x, layers.Reshape((1, 1, channels))(gate)])
 
 
-check.se_block(my_se_block)
+check.channel_attention(my_channel_attention)
+inputs = keras.Input((7, 7, 64))
+shared = keras.Model(inputs, my_channel_attention(inputs, ratio=8)).count_params()
+print(
+    f"C = 64, ratio 8: {shared:,} parameters with one shared bottleneck; two separate"
+    f" bottlenecks would need {2 * shared:,}, so sharing saves {shared:,}"
+)
 
 # %% [markdown]
-# **Exercise 3.** Two things close the gap of a plain small CNN: batch normalisation (it lets
-# the short training take large steps) and a third convolution stage, which costs few
-# parameters at 7x7 while shrinking the dense layer's input to 3x3. The chapter's
-# `compact_cnn` has that shape; written out by hand with narrower stages, it fits the budget
-# (the checker refuses `models.compact_cnn` itself: the exercise is to design the model).
+# **Exercise 3.** Two of the chapter's ideas make a small CNN learn fast: batch
+# normalisation (it lets the short training take large steps) and a third convolution
+# stage, which costs few parameters at 7x7 while shrinking the dense layer's input to 3x3.
+# The chapter's `compact_cnn` has that shape; written out by hand with narrower stages, it
+# fits the budget (the checker refuses `models.compact_cnn` itself: the exercise is to
+# design the model).
 
 
 # %% tags=["nbval-ignore-output"]
