@@ -90,16 +90,20 @@ def squared_euclidean_logits(queries: np.ndarray, protos: np.ndarray) -> np.ndar
              + np.sum(protos**2, axis=1))
 
 
+def predictions(features: np.ndarray, eps: list[Episode], classify: Callable
+                ) -> list[np.ndarray]:
+    """The predicted episode label of every query, one array per episode, from
+    ``classify(support, support_labels, queries, classes)`` with ``features`` the pool
+    (pixels or embeddings) and ``classes`` the pool's label of each way
+    (``n_way = len(classes)``); ``ep.classes[predicted]`` gives the pool's labels."""
+    return [np.asarray(classify(features[ep.support], ep.support_labels,
+                                features[ep.query], ep.classes)) for ep in eps]
+
+
 def score(features: np.ndarray, eps: list[Episode], classify: Callable) -> np.ndarray:
-    """The accuracy of ``classify(support, support_labels, queries, classes) -> predicted
-    episode labels`` on each episode, with ``features`` the pool (pixels or embeddings) and
-    ``classes`` the pool's label of each way (``n_way = len(classes)``)."""
-    accuracies = np.empty(len(eps))
-    for i, ep in enumerate(eps):
-        predicted = classify(features[ep.support], ep.support_labels, features[ep.query],
-                             ep.classes)
-        accuracies[i] = np.mean(np.asarray(predicted) == ep.query_labels)
-    return accuracies
+    """The accuracy of ``classify`` (as in :func:`predictions`) on each episode."""
+    return np.array([np.mean(predicted == ep.query_labels)
+                     for predicted, ep in zip(predictions(features, eps, classify), eps)])
 
 
 def protonet_classify(support: np.ndarray, support_labels: np.ndarray, queries: np.ndarray,
@@ -113,7 +117,7 @@ def conv4_embedding(filters: int = 64, name: str = "conv4") -> keras.Model:
     """The standard few-shot embedding (Vinyals et al. 2016; Snell et al. 2017): four blocks
     of 3x3 convolution (``filters`` maps), batch norm, ReLU and 2x2 max pooling. On 28x28
     inputs the maps shrink 28 -> 14 -> 7 -> 3 -> 1, so the output is a ``filters``-long
-    vector (64 numbers by default; 113,088 parameters)."""
+    vector (``model.count_params()`` gives its size)."""
     inputs = keras.Input(INPUT_SHAPE)
     x = inputs
     for i in range(1, 5):

@@ -73,6 +73,26 @@ def test_score_gives_one_accuracy_per_episode():
     assert np.array_equal(fewshot.score(features, eps, fewshot.protonet_classify), np.ones(7))
 
 
+def test_predictions_map_back_to_the_pool_labels_and_agree_with_score():
+    rng = np.random.default_rng(0)
+    features = np.eye(8)[LABELS] + 0.3 * rng.normal(size=(len(LABELS), 8))
+    eps = fewshot.episodes(LABELS, 6, 5, 3, 4, seed=2)
+    predicted = fewshot.predictions(features, eps, fewshot.protonet_classify)
+    assert [len(p) for p in predicted] == [20] * 6
+    for p, ep, accuracy in zip(predicted, eps,
+                               fewshot.score(features, eps, fewshot.protonet_classify)):
+        assert np.mean(p == ep.query_labels) == accuracy
+        # ways back to the pool's labels: right answers are the queries' own labels
+        right = p == ep.query_labels
+        assert np.array_equal(ep.classes[p][right], LABELS[ep.query][right])
+
+
+def test_conv4_docstring_types_no_parameter_count():
+    import re
+
+    assert not re.search(r"\d[\d,]* parameters", fewshot.conv4_embedding.__doc__)
+
+
 def test_conv4_embedding_ends_in_64_numbers():
     model = fewshot.conv4_embedding()
     assert model.output.shape == (None, 64)
