@@ -47,6 +47,7 @@ if "google.colab" in sys.modules:
     # %cd /content/mnist-course/chapters
 
 # %%
+import inspect
 import math
 import tempfile
 import time
@@ -65,6 +66,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from hyperopt import Trials, fmin, rand, tpe
 from hyperopt.pyll import stochastic
+from scipy import stats
 
 from mnist_course import data, models, report, training, tuning
 from mnist_course.course import claims
@@ -78,11 +80,12 @@ SEED = 0
 SIZES = {
     # n_train/n_val: the subset every evaluation trains and validates on; epochs per
     # evaluation; budget: evaluations per search; seeds: repeats of TPE and random
-    # search; grid: grid points evaluated (24 is the whole grid); tpe_startup: TPE's
-    # random evaluations before it models anything; ray_trials: evaluations run through
-    # Ray Tune (0: skip Ray, whose start alone would take most of quick's minute;
-    # tests/test_tuning.py runs Ray Tune in CI); resume: evaluations added to a reloaded
-    # search; final_*: retraining the winner
+    # search; grid: grid points evaluated (len(GRID_POINTS) is the whole grid);
+    # tpe_startup: TPE's random evaluations before it models anything; ray_trials:
+    # evaluations run through Ray Tune (0: skip Ray, whose start alone would take most
+    # of quick's minute; tests/test_tuning.py and tests/test_ray_cluster.py run Ray
+    # Tune in CI); resume: evaluations added to a reloaded search; final_*: retraining
+    # the winner and the default setting
     "quick": {
         "n_train": 1_000,
         "n_val": 500,
@@ -101,7 +104,7 @@ SIZES = {
         "n_val": 1_000,
         "epochs": 1,
         "budget": 20,
-        "grid": 24,
+        "grid": 48,
         "seeds": [0, 1, 2, 3, 4],
         "tpe_startup": 5,
         "ray_trials": 4,
@@ -199,11 +202,13 @@ print(
 # in tuning: a search that looks at test accuracy has tuned on the test set, and its final
 # test score would be optimistic.
 #
-# So that dozens of evaluations fit in a few minutes on 2 CPU cores, each one trains on a
-# subset for a couple of epochs (see `SIZES`): the search ranks configurations by how well
-# they do in a short run, which is the usual trade-off, and the winner is retrained on all
-# the data at the end. `tuning.CachedObjective` never trains the same configuration twice in
-# a run, and counts the real trainings.
+# So that hundreds of evaluations fit in minutes on 2 CPU cores, each one trains on a small
+# subset for a short run (the sizes are printed below): the search ranks configurations by
+# how well they do in a short run, which is the usual trade-off, and the winner is retrained
+# on all the data at the end. A short run has a cost that the figures below make visible:
+# some configurations (a tiny learning rate, a large batch with few steps) have not left
+# chance level when the run ends. `tuning.CachedObjective` never trains the same
+# configuration twice in a run, and counts the real trainings.
 
 
 # %%
@@ -252,20 +257,37 @@ def evaluate(cfg: dict) -> dict:
 
 
 objective = tuning.CachedObjective(evaluate)
+print(
+    f"each evaluation trains on {S['n_train']:,} images for {S['epochs']} epoch(s) "
+    f"and is validated on {S['n_val']:,} images"
+)
 
 # %% [markdown]
 # ## Three searches, one budget
 #
-# TPE and random search each get `budget` evaluations (20 in `full`, the article's number),
-# once per seed; grid search evaluates its grid (the whole of it in `full`), 3 learning rates
-# x 2 batch sizes x 2 dropouts x 2 filter counts, in a seeded random order. All share one cache, so a configuration that two searches both pick
-# is trained once. Each search shows a progress bar, one line per search.
+# TPE and random search each get `budget` evaluations (in `full`, the article's number),
+# once per seed; grid search evaluates its grid (the whole of it in `full`, its values are
+# printed below) in a seeded random order. All share one cache, so a configuration that two
+# searches both pick is trained once. Each search shows a progress bar, one line per search.
 #
 # **Pitfall.** `tpe.suggest` starts with `n_startup_jobs=20` random evaluations before it
 # builds any model of the loss: with the defaults, TPE *is* random search for its first 20
 # evaluations, the very budget the article credits it with. We let TPE start modelling after
 # `tpe_startup` evaluations. With the same seed, TPE and random search draw the same startup
 # points, so each pair of curves starts together and parts where TPE's model takes over.
+
+# %%
+GRID = {  # the grid's values: every combination is one grid point
+    "lrs": (1e-4, 1e-3, 3e-3, 1e-2),
+    "batch_sizes": (32, 64, 256),
+    "dropouts": (0.1, 0.5),
+    "filters": (16, 64),
+}
+GRID_POINTS = tuning.grid(**GRID, seed=SEED)
+print(
+    f"grid: {len(GRID_POINTS)} points = "
+    + " x ".join(f"{len(v)} {k} {v}" for k, v in GRID.items())
+)
 
 # %% tags=["nbval-ignore-output"]
 histories = {"tpe": [], "random": []}
@@ -284,7 +306,7 @@ for algo_name, algo in (("tpe", tpe_algo), ("random", rand.suggest)):
             show_progressbar=True,
         )
         histories[algo_name].append(trials)
-grid_points = tuning.grid(seed=SEED)[: S["grid"]]
+grid_points = GRID_POINTS[: S["grid"]]
 grid_results = [objective(point) for point in grid_points]
 search_seconds = time.perf_counter() - start
 print(
@@ -306,14 +328,10 @@ grid_losses = np.array([r["loss"] for r in grid_results])
 grid_accs = np.array([r["val_accuracy"] for r in grid_results])
 fig, ax = plt.subplots(figsize=(7, 4))
 steps = np.arange(1, S["budget"] + 1)
+final_best = {}
 for kind, color in (("tpe", "tab:red"), ("random", "tab:blue")):
-    best = (
-        np.array([
-            tuning.best_so_far(a, larger_is_better=True)
-            for a in curves(kind, "val_accuracy")
-        ])
-        * 100
-    )
+    best = np.array([tuning.best_so_far(a) for a in curves(kind, "loss")])
+    final_best[kind] = float(np.median(best[:, -1]))
     ax.plot(
         steps,
         np.median(best, axis=0),
@@ -322,20 +340,40 @@ for kind, color in (("tpe", "tab:red"), ("random", "tab:blue")):
     )
     ax.fill_between(steps, best.min(axis=0), best.max(axis=0), color=color, alpha=0.2)
 ax.plot(
-    np.arange(1, len(grid_accs) + 1),
-    tuning.best_so_far(grid_accs, larger_is_better=True) * 100,
+    np.arange(1, len(grid_losses) + 1),
+    tuning.best_so_far(grid_losses),
     color="black",
     ls="--",
     label="grid (seeded order)",
 )
 ax.set(
     xlabel="evaluations",
-    ylabel="best validation accuracy so far (%)",
-    title="Best-so-far validation accuracy; bands span the seeds",
+    ylabel="best validation loss so far",
+    yscale="log",
+    title="Best-so-far validation loss (what C5 counts); bands span the seeds",
 )
 ax.grid(alpha=0.3)
 ax.legend()
 plt.show()
+CHANCE_ACCURACY = (
+    0.2  # a trial below this validation accuracy has not learned (10 classes)
+)
+at_chance = {
+    kind: float(np.mean(curves(kind, "val_accuracy") < CHANCE_ACCURACY))
+    for kind in ("tpe", "random")
+}
+at_chance["grid"] = float(np.mean(grid_accs < CHANCE_ACCURACY))
+print(
+    f"After {S['budget']} evaluations the median best validation loss is"
+    f" {final_best['tpe']:.3f} for TPE and {final_best['random']:.3f} for random"
+    f" search; the grid's best over its {len(grid_losses)} points is"
+    f" {grid_losses.min():.3f}. "
+    + "Share of evaluations still at chance level (validation accuracy under "
+    f"{CHANCE_ACCURACY:.0%}): "
+    + ", ".join(f"{k} {v:.0%}" for k, v in at_chance.items())
+    + ". Every such trial is a configuration the short run could not rank, so part of"
+    " the search's work is telling 'learns at all' from 'does not'."
+)
 
 # %% [markdown]
 # ## How many evaluations to match the grid? (C5)
@@ -388,6 +426,18 @@ markdown_table(
         for kind, counts in needed.items()
     ],
 )
+# %% tags=["nbval-ignore-output"]
+print(
+    f"TPE matched the grid's best validation loss within {CLAIMED_EVALUATIONS} "
+    f"evaluations for {within(needed['tpe'])} of {len(needed['tpe'])} seeds, random "
+    f"search for {within(needed['random'])} of {len(needed['random'])}; TPE "
+    + (
+        "did so more often"
+        if within(needed["tpe"]) > within(needed["random"])
+        else "did not do so more often than random search"
+    )
+    + f", against a grid of {len(grid_points)} points."
+)
 
 # %% [markdown]
 # ## What the search saw
@@ -408,6 +458,24 @@ for ax, key in zip(axes, ("lr", "batch_size", "dropout", "filters")):
 axes[0].set(ylabel="validation loss", yscale="log")
 fig.tight_layout()
 plt.show()
+rho = {
+    key: (
+        stats.spearmanr(
+            [p["config"][key] for p in points], [p["loss"] for p in points]
+        ).statistic
+    )
+    for key in ("lr", "batch_size", "dropout", "filters")
+}
+rho = {k: (0.0 if np.isnan(v) else float(v)) for k, v in rho.items()}  # nan: constant
+strongest = max(rho, key=lambda k: abs(rho[k]))
+print(
+    "Spearman rank correlation of each knob with the validation loss, over all TPE "
+    "evaluations: "
+    + ", ".join(f"{k} {v:+.2f}" for k, v in rho.items())
+    + f". The knob that matters most at this budget is {strongest} "
+    + ("(higher, lower loss)" if rho[strongest] < 0 else "(lower, lower loss)")
+    + "."
+)
 
 # %% [markdown]
 # ## Saving and resuming a search
@@ -443,6 +511,8 @@ print(
 # The same objective and the same Hyperopt space, run through Ray Tune's `HyperOptSearch`:
 # Ray schedules each evaluation as a task on a worker, here two at a time on this machine.
 # The data goes to Ray's object store once (`tune.with_parameters`), not with every task.
+# `tuning.ray_init` starts Ray here, or, when the environment variable `RAY_ADDRESS` names
+# a running cluster, joins that cluster instead and says so (see "On a cluster" below).
 
 
 # %% tags=["nbval-ignore-output"]
@@ -460,16 +530,9 @@ if S["ray_trials"]:
     from ray import tune
     from ray.tune.search.hyperopt import HyperOptSearch
 
-    # Ray's session files (logs, sockets) in the chapter's folder, not in /tmp/ray for
-    # good
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level="ERROR",
-        configure_logging=True,
-        _temp_dir=str(workdir / "ray-session"),
-    )
+    # locally, Ray's session files (logs, sockets) go to the chapter's folder, not to
+    # /tmp/ray for good
+    print(tuning.ray_init(workdir / "ray-session", num_cpus=2))
     tuner = tune.Tuner(
         tune.with_parameters(
             ray_trainable,
@@ -508,15 +571,14 @@ else:
     )
 
 # %% [markdown]
-# On a cluster, the one change is where `ray.init` connects: start Ray on the machines
-# (`ray start --head` on one, `ray start --address=HEAD:6379` on the others), then replace the
-# `ray.init(...)` above with
-#
-# ```python
-# ray.init(address="auto")        # on a cluster node; or ray.init("ray://HEAD:10001") remotely
-# ```
-#
-# and raise `max_concurrent_trials`. The trainable, the space and the search stay as they are.
+# **On a cluster**, the one change is where Ray connects: start Ray on the machines
+# (`ray start --head` on one, `ray start --address=HEAD:6379` on the others; `deploy/ray/`
+# has a cluster definition and `deploy/README.md` the steps), set `RAY_ADDRESS=HEAD:6379`
+# (or `ray://HEAD:10001` from outside the cluster) before starting Jupyter, and raise
+# `max_concurrent_trials`: `tuning.ray_init` then joins the cluster instead of starting Ray
+# here. The trainable, the space and the search stay as they are. The course's tests start
+# a real two-node cluster on one machine and check that a search sent to it by address runs
+# trials on both nodes (`tests/test_ray_cluster.py`).
 #
 # ## The winner, on all the data, tested once
 
@@ -528,18 +590,67 @@ all_results = [
     for t in trials.trials
 ] + grid_results
 winner = min(all_results, key=lambda r: r["loss"])["config"]
+# the course's default setting, read from the code that defines it: training.fit's
+# learning rate and batch size, compact_cnn's dropout, its middle width as `filters`
+fit_defaults = inspect.signature(training.fit).parameters
+cnn_defaults = inspect.signature(models.compact_cnn).parameters
+default = tuning.config({
+    "lr": fit_defaults["learning_rate"].default,
+    "batch_size": fit_defaults["batch_size"].default,
+    "dropout": cnn_defaults["dropout"].default,
+    "filters": cnn_defaults["widths"].default[1],
+})
 x_full = data.to_model_input(split.x_train[: S["final_train"]])
-final = train_config(
-    winner,
-    x_full,
-    split.y_train[: S["final_train"]],
-    (data.to_model_input(split.x_val), split.y_val),
-    epochs=S["final_epochs"],
+x_test = data.to_model_input(split.x_test)
+retrained = {}
+for name, cfg in (("winner", winner), ("default", default)):
+    final = train_config(
+        cfg,
+        x_full,
+        split.y_train[: S["final_train"]],
+        (data.to_model_input(split.x_val), split.y_val),
+        epochs=S["final_epochs"],
+    )
+    predicted = report.logits_function(final["model"])(x_test).argmax(axis=1)
+    retrained[name] = predicted == split.y_test
+n_test = len(split.y_test)
+rows = []
+for name, cfg in (("winner", winner), ("default", default)):
+    ci = claims.binomial_interval(int(retrained[name].sum()), n_test).scaled(100)
+    rows.append([name, str(cfg), f"{ci.estimate:.2f} ({ci.low:.2f} to {ci.high:.2f})"])
+markdown_table(
+    [
+        "setting",
+        (
+            f"configuration (retrained on {len(x_full):,} images, "
+            f"{S['final_epochs']} epochs)"
+        ),
+        "test accuracy, % (Wilson 95%)",
+    ],
+    rows,
 )
-test_acc = accuracy(final["model"], data.to_model_input(split.x_test), split.y_test)
+
+# %% tags=["nbval-ignore-output"]
+# the two models answered the same test digits: McNemar's exact test on the digits where
+# exactly one of them is right
+only_winner = int(np.sum(retrained["winner"] & ~retrained["default"]))
+only_default = int(np.sum(~retrained["winner"] & retrained["default"]))
+discordant = only_winner + only_default
+mcnemar = stats.binomtest(only_winner, discordant).pvalue if discordant else 1.0
+gap = 100 * (retrained["winner"].mean() - retrained["default"].mean())
 print(
-    f"best configuration {winner}; retrained on {len(x_full):,} images for "
-    f"{S['final_epochs']} epochs: test accuracy {test_acc:.4f}"
+    f"Retrained the same way, the search's winner is {gap:+.2f} points against the "
+    f"course's default setting on test ({only_winner} digits only the winner gets "
+    f"right, {only_default} only the default; McNemar p = {mcnemar:.3g}): "
+    + (
+        "the search found a better setting than the default."
+        if gap > 0 and mcnemar < 0.05
+        else "the default beats the search's winner: a setting ranked on short runs on "
+        "a subset need not be the best one for a long run on all the data."
+        if gap < 0 and mcnemar < 0.05
+        else "neither beats the other beyond noise; what the search bought is knowing "
+        "that the default sits in a good region."
+    )
 )
 
 # %% [markdown]
