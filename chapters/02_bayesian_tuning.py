@@ -211,7 +211,7 @@ print(
 # configuration twice in a run, and counts the real trainings.
 
 
-# %%
+# %% tags=["nbval-ignore-output"]
 def train_config(
     cfg: dict, x: np.ndarray, y: np.ndarray, validation: tuple, epochs: int
 ) -> dict:
@@ -316,7 +316,7 @@ print(
 )
 
 
-# %%
+# %% tags=["nbval-ignore-output"]
 def curves(kind: str, key: str) -> np.ndarray:
     """(seeds, budget) array of a result key, in evaluation order."""
     return np.array(
