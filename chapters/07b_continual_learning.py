@@ -82,7 +82,7 @@ SIZES = {
     # validation, extended by a decade (at most `extend` times) while the best is at an
     # edge; fisher: images for each task's Fisher estimate; per_class: replay buffer per
     # digit; checkpoints: validation points per task for the convergence check, each on
-    # the first curve_n validation images of a task
+    # the first curve_n validation images of a task (None: all of them)
     "quick": {
         "steps": 20,
         "seeds": 1,
@@ -95,7 +95,7 @@ SIZES = {
         "curve_n": 200,
     },
     "full": {
-        "steps": 200,
+        "steps": 300,
         "seeds": 5,
         "n_test": None,
         "lambdas": tuple(10.0**k for k in range(2, 11)),
@@ -103,7 +103,7 @@ SIZES = {
         "fisher": 300,
         "per_class": 100,
         "checkpoints": 5,
-        "curve_n": 500,
+        "curve_n": None,
     },
 }
 BATCH = 128  # new images per step; replay adds as many stored ones
@@ -666,7 +666,8 @@ for s in continual.SCENARIOS:
     print(
         f"{s}: the best continual method is {best} at {show(acc[best])} %, "
         f"{acc['joint'].estimate - acc[best].estimate:.1f} points below joint training "
-        f"({show(acc['joint'])} %) and {acc[best].estimate - acc['naive'].estimate:.1f} "
+        f"({show(acc['joint'])} %) and "
+        f"{acc[best].estimate - acc['naive'].estimate:.1f} "
         f"above naive fine-tuning ({show(acc['naive'])} %)"
     )
 
