@@ -7,7 +7,7 @@ NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb)) $(sort $(wildcard solutions/*.
 TWINS := $(NOTEBOOKS:.ipynb=.py)
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: install programs course notebooks book test lint reproduce clean
+.PHONY: install programs course notebooks book test lint reproduce demo clean
 
 install:  ## everything a learner or CI needs
 	$(PYTHON) -m pip install -r requirements.txt
@@ -48,6 +48,9 @@ lint:  ## ruff over the package, the tests and the notebooks' py:percent twins
 reproduce:  ## re-run every notebook in place in the full profile, stamp it, sync its twin
 	$(PYTHON) -m mnist_course notebooks run --profile full --in-place $(NOTEBOOKS)
 	$(PYTHON) -m jupytext --sync $(NOTEBOOKS)
+
+demo:  ## the draw-a-digit page on the course's model (models/mnist), through nginx
+	$(PYTHON) -m mnist_course demo
 
 clean:
 	rm -rf build book/_build

@@ -1,5 +1,5 @@
-"""Command line: ``python -m mnist_course data verify``, ``... notebooks run|check`` and
-``... claims [--check]``."""
+"""Command line: ``python -m mnist_course data verify``, ``... notebooks run|check``,
+``... claims [--check]`` and ``... demo`` (the draw-a-digit page on the course's model)."""
 
 from __future__ import annotations
 
@@ -69,6 +69,42 @@ def _claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    import signal
+    import tempfile
+    import time
+
+    from mnist_course import canvas
+    from mnist_course.serving import stack
+
+    missing = stack.missing_programs(("nginx",))
+    if missing:
+        print("error: the demo needs nginx (Debian: sudo apt-get install nginx)",
+              file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="mnist-demo-") as scratch:
+        try:
+            base = canvas.with_canvas(args.model_base_path.resolve(), scratch)
+        except FileNotFoundError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        if base != args.model_base_path.resolve():
+            print(f"{args.model_base_path} has no '{canvas.SIGNATURE}' signature: serving a "
+                  "copy with it")
+        prometheus = not stack.missing_programs(("prometheus",))
+        with stack.Stack(base, replicas=args.replicas, prometheus=prometheus) as running:
+            print(f"Draw a digit: open {running.rest_url}/ in a browser (Ctrl-C stops the "
+                  f"demo; {args.replicas} replica(s) behind nginx"
+                  + (f", Prometheus at {running.prometheus_url}" if prometheus else "")
+                  + ")", flush=True)
+            stop: list[int] = []
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, lambda *_: stop.append(1))
+            while not stop:
+                time.sleep(0.5)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mnist_course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -98,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
                           help="only check: they are current and every stored verdict follows "
                                "from its stored numbers (exit 1 if not)")
     claims_p.set_defaults(func=_claims)
+
+    demo = sub.add_parser("demo", help="serve the draw-a-digit page on the course's model "
+                                       "(nginx in front of the replicas)")
+    demo.add_argument("--model_base_path", type=Path,
+                      default=Path(__file__).resolve().parents[1] / "models" / "mnist")
+    demo.add_argument("--replicas", type=int, default=2)
+    demo.set_defaults(func=_demo)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -31,9 +31,10 @@ def rest_text(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def model_store(tmp_path_factory) -> Path:
-    """Two versions of a small MNIST model, exported once, to copy into repositories."""
+    """Two versions of a small MNIST model, exported once (with the ``canvas`` signature
+    beside ``serving_default``), to copy into repositories."""
+    from mnist_course.canvas import export_saved_model
     from mnist_course.course.profile import seed_everything
-    from mnist_course.export import export_saved_model
     from mnist_course.models import lenet5
 
     store = tmp_path_factory.mktemp("store")

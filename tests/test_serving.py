@@ -400,6 +400,78 @@ def test_rest_bad_input_gets_its_http_code(server, path, body, status, message):
                 url=server["rest"])[0] == 200
 
 
+def _drawing(size: int = 140) -> np.ndarray:
+    """A canvas with one thick vertical stroke, off centre: a raw drawing, not MNIST."""
+    canvas = np.zeros((size, size), np.uint8)
+    canvas[size // 5: size - size // 5, size // 6: size // 6 + size // 12] = 255
+    return canvas
+
+
+def test_canvas_signature_answers_over_rest_and_grpc(server):
+    code, body = rest("/v1/models/mnist:predict",
+                      {"signature_name": "canvas", "instances": [_drawing().tolist()]},
+                      url=server["rest"])
+    assert code == 200, body
+    (answer,) = body["predictions"]
+    assert np.isclose(sum(answer["probabilities"]), 1, atol=1e-4)
+    image = np.array(answer["image"])
+    assert image.shape == (28, 28) and image.max() == 255  # the preprocessed digit
+    rows, cols = np.flatnonzero(image.any(axis=1)), np.flatnonzero(image.any(axis=0))
+    assert rows[-1] - rows[0] + 1 == 20 and abs((rows[0] + rows[-1]) / 2 - 13.5) <= 1
+    assert abs((cols[0] + cols[-1]) / 2 - 13.5) <= 1  # centred, though drawn at the left
+    request = predict_request(_drawing()[np.newaxis], signature="canvas", input_key="canvas")
+    reply = _stub(server["grpc"]).Predict(request, timeout=30)
+    assert np.allclose(tensor_to_array(reply.outputs["probabilities"]),
+                       answer["probabilities"], atol=1e-5)
+    assert (tensor_to_array(reply.outputs["image"]) == image).all()
+    assert reply.outputs["image"].dtype == 4  # DT_UINT8, as the signature says
+
+
+@pytest.mark.parametrize("case, canvas, message", [
+    ("blank", np.zeros((1, 140, 140)), "draw a digit first"),
+    ("oversized", np.full((1, 1025, 16), 255), "at most 1024x1024"),
+    ("too small", np.full((1, 4, 4), 255), "at least 8x8"),
+    ("wrong rank", _drawing(), r"expects shape \[None, None, None\]"),
+    ("above 255", np.full((1, 16, 16), 300), "whole numbers 0-255"),
+    ("negative", np.full((1, 16, 16), -1), "whole numbers 0-255"),
+    ("fractions", np.full((1, 16, 16), 0.5), "with fractions"),
+    ("a string", [["ink"]], "ragged list or a string"),
+])
+def test_bad_drawings_are_refused_with_a_message_and_the_server_goes_on(server, case,
+                                                                        canvas, message):
+    body = {"signature_name": "canvas", "instances": np.asarray(canvas).tolist()}
+    code, reply = rest("/v1/models/mnist:predict", body, url=server["rest"])
+    assert code == 400 and re.search(message, reply["error"]), reply
+    code, reply = rest("/v1/models/mnist:predict",
+                       {"signature_name": "canvas", "instances": [_drawing().tolist()]},
+                       url=server["rest"])
+    assert code == 200, reply
+
+
+def test_canvas_refuses_float_tensors_and_unknown_signatures(server):
+    request = predict_request(_drawing()[np.newaxis] / 255.0, signature="canvas",
+                              input_key="canvas")
+    error = _grpc_error(server, request)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "expects DT_UINT8" in error.details()
+    code, reply = rest("/v1/models/mnist:predict",
+                       {"signature_name": "sketch", "instances": [_drawing().tolist()]},
+                       url=server["rest"])
+    assert code == 400 and "Serving signature key \"sketch\" not found" in reply["error"]
+
+
+def test_a_blank_canvas_batched_with_good_ones_fails_alone(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    drawings = [_drawing() if i % 2 else np.zeros((140, 140), np.uint8) for i in range(12)]
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(lambda d: rest(
+            "/v1/models/mnist:predict", {"signature_name": "canvas",
+                                         "instances": [d.tolist()]}, url=server["rest"])[0],
+            drawings))
+    assert codes == [400 if i % 2 == 0 else 200 for i in range(12)]
+
+
 def test_metrics_count_requests_by_status(server):
     parsed = samples(rest_text(server["rest"] + "/monitoring/prometheus/metrics"))
     count = ":tensorflow:serving:request_count"

@@ -76,11 +76,31 @@ def tensor_to_array(proto) -> np.ndarray:
     return values.reshape(shape)
 
 
+def json_to_array(key: str, value, dtype: str) -> np.ndarray:
+    """A JSON input as the signature's dtype: float32, or uint8 for whole numbers 0-255 (a
+    canvas); anything else is INVALID_ARGUMENT, naming the input and what it holds."""
+    try:
+        array = np.asarray(value, dtype=np.float32 if dtype != "DT_UINT8" else np.float64)
+    except (TypeError, ValueError):
+        raise ServingError("INVALID_ARGUMENT", f"input '{key}' must be a nested list of "
+                           "numbers with one shape (a ragged list or a string?)") from None
+    if dtype != "DT_UINT8":
+        return array
+    if array.size and not (np.isfinite(array).all() and (array == np.round(array)).all()
+                           and array.min() >= 0 and array.max() <= 255):
+        raise ServingError("INVALID_ARGUMENT", f"input '{key}' expects whole numbers 0-255 "
+                           f"(8-bit grey pixels); got {array.min():g} to {array.max():g}"
+                           + ("" if (array == np.round(array)).all() else ", with fractions"))
+    return array.astype(np.uint8)
+
+
 def fill_tensor(proto, array: np.ndarray):
-    """Write a float32 NumPy array into ``proto``, a ``TensorProto`` (``tensor_content``, no
-    per-value fields); filling a response's own field in place saves a copy of the message."""
-    array = np.ascontiguousarray(array, np.float32)
-    proto.dtype = types_pb2.DT_FLOAT
+    """Write a NumPy array (uint8 stays uint8, anything else becomes float32) into ``proto``,
+    a ``TensorProto`` (``tensor_content``, no per-value fields); filling a response's own
+    field in place saves a copy of the message."""
+    uint8 = np.asarray(array).dtype == np.uint8
+    array = np.ascontiguousarray(array, np.uint8 if uint8 else np.float32)
+    proto.dtype = types_pb2.DT_UINT8 if uint8 else types_pb2.DT_FLOAT
     proto.tensor_content = array.tobytes()
     for size in array.shape:
         proto.tensor_shape.dim.add(size=size)
@@ -88,7 +108,7 @@ def fill_tensor(proto, array: np.ndarray):
 
 
 def array_to_tensor(array: np.ndarray):
-    """A float32 NumPy array as a new ``TensorProto``."""
+    """A NumPy array (uint8, or float32) as a new ``TensorProto``."""
     return fill_tensor(tensor_pb2.TensorProto(), array)
 
 
@@ -286,14 +306,9 @@ class Server:
             columns = {key: [row.get(key) for row in data] for key in data[0]}
         else:
             columns = {in_specs[0].key: data}
-        inputs = {}
-        for key, value in columns.items():
-            try:
-                inputs[key] = np.asarray(value, dtype=np.float32)
-            except (TypeError, ValueError):
-                raise ServingError("INVALID_ARGUMENT", f"input '{key}' must be a nested list "
-                                   f"of numbers with one shape (a ragged list or a string?)"
-                                   ) from None
+        dtypes = {spec.key: spec.dtype for spec in in_specs}
+        inputs = {key: json_to_array(key, value, dtypes.get(key, "DT_FLOAT"))
+                  for key, value in columns.items()}
         _, outputs = await self._predict(name, version, label, signature, inputs)
         if len(outputs) == 1:
             (value,) = outputs.values()

@@ -41,6 +41,8 @@ SEARCH_PATH = (os.environ.get("MNIST_COURSE_SEARCH_PATH")
                or os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"]))
 HOST = "127.0.0.1"
 DEFAULT_BATCHING = Batching()
+#: the draw-a-digit page (``deploy/web/``), which nginx serves at ``/`` when it exists
+WEB_ROOT = Path(__file__).resolve().parents[2] / "deploy" / "web"
 
 
 #: the Debian package of each program the course runs
@@ -284,10 +286,17 @@ def read_ports(port_file: Path) -> dict | None:
 
 
 def nginx_config(grpc_port: int, rest_port: int, replicas: list[tuple[int, int]],
-                 workdir: Path) -> str:
-    """nginx as TF Serving's gRPC balancer (HTTP/2 ``grpc_pass``) and REST balancer."""
+                 workdir: Path, web_root: Path | None = None) -> str:
+    """nginx as TF Serving's gRPC balancer (HTTP/2 ``grpc_pass``) and REST balancer; with
+    ``web_root``, the REST port also serves that folder's files (the page at ``/``), and
+    every other path goes to the replicas."""
     grpc_servers = "".join(f"        server {HOST}:{g};\n" for g, _ in replicas)
     rest_servers = "".join(f"        server {HOST}:{r};\n" for _, r in replicas)
+    page = f"""        root {web_root};
+        types {{ text/html html; text/css css; application/javascript js; image/png png; }}
+        location = / {{ try_files /index.html =404; }}
+        location / {{ try_files $uri @serving; }}
+        location @serving {{""" if web_root else "        location / {"
     return f"""# written by mnist_course.serving.stack
 # one process that serves (no master and worker): it dies with the Python process that
 # started it, which a worker left behind by a killed master would not
@@ -316,7 +325,8 @@ http {{
     }}
     server {{
         listen {HOST}:{rest_port} reuseport;
-        location / {{
+        client_max_body_size 64m;  # the replicas' own limit: they refuse with a message
+{page}
             proxy_pass http://tf_serving_rest;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -408,7 +418,8 @@ class Stack:
                  model_name: str = "mnist", batching: Batching | None = DEFAULT_BATCHING,
                  poll_seconds: float = 0.5, scrape_interval: str = "1s",
                  prometheus: bool = True, server: list[str] | None = None,
-                 workdir: str | os.PathLike | None = None) -> None:
+                 workdir: str | os.PathLike | None = None,
+                 web_root: str | os.PathLike | None = WEB_ROOT) -> None:
         self.model_base_path = Path(model_base_path).resolve()
         self.replicas, self.model_name, self.batching = replicas, model_name, batching
         self.poll_seconds, self.scrape_interval = poll_seconds, scrape_interval
@@ -418,6 +429,11 @@ class Stack:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="mnist-stack-"))
         self.processes: dict[str, subprocess.Popen] = {}
         self.replica_ports: list[tuple[int, int]] = []
+        self.web_root = Path(web_root).resolve() if web_root else None
+        if self.web_root and not (self.web_root / "index.html").exists():
+            if web_root is not WEB_ROOT:  # asked for: say so; the default is optional
+                raise FileNotFoundError(f"{self.web_root}/index.html does not exist")
+            self.web_root = None
 
     # endpoints -----------------------------------------------------------------------------
     @property
@@ -448,7 +464,8 @@ class Stack:
                 (self.workdir / "nginx-tmp").mkdir(exist_ok=True)
                 conf = self.workdir / "nginx.conf"
                 conf.write_text(nginx_config(self.grpc_port, self.rest_port,
-                                             self.replica_ports, self.workdir))
+                                             self.replica_ports, self.workdir,
+                                             self.web_root))
                 # no `-e` (nginx >= 1.19.5 only; Binder's Ubuntu has 1.18): the config's
                 # error_log takes over once read, and a non-root start's alert about the
                 # default log is harmless
@@ -653,14 +670,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batching_parameters_file",
                         help="BatchingParameters text file (default: TF Serving's defaults)")
     parser.add_argument("--no_batching", action="store_true")
+    parser.add_argument("--no_prometheus", action="store_true")
     args = parser.parse_args(argv)
     batching = None if args.no_batching else Batching.from_file(args.batching_parameters_file)
     with Stack(args.model_base_path, replicas=args.replicas, model_name=args.model_name,
-               batching=batching) as stack:
-        print(f"gRPC (nginx): {stack.grpc_target}\nREST (nginx): {stack.rest_url}\n"
-              f"Prometheus:   {stack.prometheus_url}\nlogs:         {stack.workdir}\n"
-              f"export TF_SERVING_GRPC={stack.grpc_target} TF_SERVING_REST={stack.rest_url}",
-              flush=True)
+               batching=batching, prometheus=not args.no_prometheus) as stack:
+        lines = [f"gRPC (nginx): {stack.grpc_target}", f"REST (nginx): {stack.rest_url}"]
+        if stack.web_root:
+            lines.append(f"page (nginx): {stack.rest_url}/  (draw a digit)")
+        if stack.with_prometheus:
+            lines.append(f"Prometheus:   {stack.prometheus_url}")
+        lines += [f"logs:         {stack.workdir}", f"export TF_SERVING_GRPC="
+                  f"{stack.grpc_target} TF_SERVING_REST={stack.rest_url}"]
+        print("\n".join(lines), flush=True)
         stop = []
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # Ctrl-C, kill, hang-up
             signal.signal(sig, lambda *_: stop.append(1))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ log = logging.getLogger("mnist_course.serving")
 
 DEFAULT_SIGNATURE = "serving_default"
 MAX_REQUEST_IMAGES = 1024  # without batching: the largest batch one request may send
+NUMPY_DTYPES = {"DT_FLOAT": np.float32, "DT_UINT8": np.uint8}  # the inputs our models take
 
 HTTP_CODES = {"OK": 200, "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "NOT_FOUND": 404,
               "RESOURCE_EXHAUSTED": 429, "UNAVAILABLE": 503, "INTERNAL": 500}
@@ -102,9 +104,16 @@ class Servable:
         return self._specs[key]
 
     def run(self, key: str, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Run signature ``key`` on one batch (blocking; called from a worker thread)."""
+        """Run signature ``key`` on one batch (blocking; called from a worker thread). A check
+        inside the graph that fails (a blank canvas, say) is INVALID_ARGUMENT, in its words."""
         inputs, _ = self.signature(key)
-        outputs = self._functions[key or DEFAULT_SIGNATURE](**{inputs[0].key: self._tf.constant(x)})
+        function = self._functions[key or DEFAULT_SIGNATURE]
+        try:
+            outputs = function(**{inputs[0].key: self._tf.constant(x)})
+        except self._tf.errors.InvalidArgumentError as error:
+            said = re.search(r"assertion failed: \[([^\]]*)\]", error.message)
+            raise ServingError("INVALID_ARGUMENT", said[1] if said else
+                               error.message.strip().splitlines()[0]) from None
         return {k: v.numpy() for k, v in outputs.items()}
 
 
@@ -119,11 +128,12 @@ def run_timed(servable: Servable, key: str, x: np.ndarray, metrics: Metrics):
 
 
 def validate(x: np.ndarray, spec: TensorSpec, limit: int) -> np.ndarray:
-    """Check a request's tensor against the signature; INVALID_ARGUMENT says what is wrong."""
-    expected = {"DT_FLOAT": np.float32}.get(spec.dtype)
+    """Check a request's tensor against the signature; INVALID_ARGUMENT says what is wrong.
+    Float images must lie in [0, 1]; a uint8 input (a canvas) holds 0-255 by its type."""
+    expected = NUMPY_DTYPES.get(spec.dtype)
     if expected is not None and x.dtype != expected:
-        raise ServingError("INVALID_ARGUMENT",
-                           f"input '{spec.key}' expects {spec.dtype} (float32), got {x.dtype}")
+        raise ServingError("INVALID_ARGUMENT", f"input '{spec.key}' expects {spec.dtype} "
+                           f"({np.dtype(expected).name}), got {x.dtype}")
     if x.ndim != len(spec.shape) or any(want not in (-1, got)
                                         for want, got in zip(spec.shape, x.shape)):
         raise ServingError("INVALID_ARGUMENT",
@@ -136,6 +146,8 @@ def validate(x: np.ndarray, spec: TensorSpec, limit: int) -> np.ndarray:
         raise ServingError("INVALID_ARGUMENT",
                            f"Task size {x.shape[0]} is larger than maximum input batch size "
                            f"{limit}; split the request")
+    if spec.dtype != "DT_FLOAT":
+        return x
     low, high = x.min(), x.max()  # NaN propagates into both, so one pass finds every problem
     if not (low >= 0.0 and high <= 1.0):
         if not np.isfinite(x).all():
@@ -215,6 +227,7 @@ class Batcher:
                         break
                 item = self._queue.get_nowait()
                 if item is _STOP or item[0] != first[0] or \
+                        item[1].shape[1:] != first[1].shape[1:] or \
                         size + len(item[1]) > self.settings.max_batch_size:
                     carry = item  # starts the next batch (or ends the loop)
                     break
@@ -245,6 +258,17 @@ class Batcher:
                     future.set_result({k: v[start:start + len(images)] for k, v in out.items()})
                 start += len(images)
             self.metrics.cpu("batching", spent + thread_time() - cpu)
+        except ServingError as error:  # a request the graph refused (a blank canvas)
+            if len(batch) == 1:
+                batch[0][2].set_exception(error)
+            else:  # run each alone, so that one bad request does not fail the others
+                for key, images, future in batch:
+                    try:
+                        out = await asyncio.to_thread(run_timed, self.servable, key, images,
+                                                      self.metrics)
+                        future.set_result(out)
+                    except Exception as alone:
+                        future.set_exception(alone)
         except Exception as error:  # a failed batch fails its requests, not the server
             log.exception("batch of %d failed", size)
             for *_, future in batch:
