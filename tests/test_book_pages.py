@@ -9,19 +9,17 @@ does this once the book is built; elsewhere the module is skipped with that comm
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import os
 import re
-import select
-import shutil
 import subprocess
-import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
+
+from tests.devtools import Page, chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "book" / "_build" / "html"
@@ -38,20 +36,11 @@ if not os.environ.get("MNIST_COURSE_BOOK_CHECK"):
                 allow_module_level=True)
 
 
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    if os.environ.get("CI"):
-        pytest.fail("chromium is not installed (.ci/run installs it)")
-    pytest.skip("chromium is not installed: sudo apt-get install chromium")
-
-
 @functools.cache
 def _browse(page: Path) -> str:
     """The page's DOM after Chromium has loaded and rendered it (once per page)."""
     result = subprocess.run(
-        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
          "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120, check=True)
     return result.stdout
@@ -72,84 +61,6 @@ def _expected(nb_path: Path) -> dict[str, int]:
             figures += "image/png" in data or "image/svg+xml" in data
             errors += output.get("output_type") == "error"
     return {"tables": tables, "figures": figures, "errors": errors}
-
-
-class _Page:
-    """One Chromium tab, driven over the DevTools protocol on a pipe
-    (``--remote-debugging-pipe``: fd 3 in, fd 4 out, one JSON message per NUL): enough to
-    open a page at a given window width, evaluate JavaScript in it and take a screenshot."""
-
-    def __init__(self, timeout: float = 60.0):
-        to_chromium, from_us = os.pipe()
-        to_us, from_chromium = os.pipe()
-
-        def pipes_on_fd_3_and_4():  # in the child, before exec
-            a, b = os.dup(to_chromium), os.dup(from_chromium)
-            os.dup2(a, 3)
-            os.dup2(b, 4)
-
-        self.process = subprocess.Popen(
-            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-             "--remote-debugging-pipe", "about:blank"],
-            preexec_fn=pipes_on_fd_3_and_4, close_fds=False,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(to_chromium)
-        os.close(from_chromium)
-        self._out, self._in, self._buffer = from_us, to_us, b""
-        self.timeout, self._id = timeout, 0
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=target,
-                                 flatten=True)["sessionId"]
-        self.call("Page.enable", session=True)
-
-    def _message(self, deadline: float) -> dict:
-        while b"\0" not in self._buffer:
-            ready, _, _ = select.select([self._in], [], [], max(0, deadline - time.monotonic()))
-            chunk = os.read(self._in, 1 << 16) if ready else b""
-            if not chunk:
-                raise RuntimeError("Chromium did not answer" if not ready else "Chromium quit")
-            self._buffer += chunk
-        message, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(message)
-
-    def call(self, method: str, session: bool = False, **params) -> dict:
-        self._id += 1
-        message = {"id": self._id, "method": method, "params": params}
-        if session:
-            message["sessionId"] = self.session
-        os.write(self._out, json.dumps(message).encode() + b"\0")
-        deadline = time.monotonic() + self.timeout
-        while (answer := self._message(deadline)).get("id") != self._id:
-            pass
-        if "error" in answer:
-            raise RuntimeError(f"{method}: {answer['error']}")
-        return answer["result"]
-
-    def open(self, page: Path, width: int, height: int = 900) -> None:
-        self.call("Emulation.setDeviceMetricsOverride", session=True, width=width,
-                  height=height, deviceScaleFactor=1, mobile=False)
-        self.call("Page.navigate", session=True, url=page.as_uri())
-        deadline = time.monotonic() + self.timeout
-        while self._message(deadline).get("method") != "Page.loadEventFired":
-            pass
-
-    def evaluate(self, expression: str):
-        result = self.call("Runtime.evaluate", session=True, expression=expression,
-                           awaitPromise=True, returnByValue=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(result["exceptionDetails"])
-        return result["result"].get("value")
-
-    def screenshot(self, path: Path) -> None:
-        shot = self.call("Page.captureScreenshot", session=True, format="png",
-                         captureBeyondViewport=True)
-        path.write_bytes(base64.b64decode(shot["data"]))
-
-    def close(self) -> None:
-        self.process.kill()
-        self.process.wait()
-        os.close(self._out)
-        os.close(self._in)
 
 
 # Everything in the article (the content column) that is wider than the column: a `pre`
@@ -213,7 +124,7 @@ def built() -> Path:
 
 @pytest.fixture(scope="module")
 def browser():
-    page = _Page()
+    page = Page()
     yield page
     page.close()
 
@@ -284,7 +195,7 @@ def test_screenshot_of_the_first_chapter(built):
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     SCREENSHOT.unlink(missing_ok=True)
     page = built / "chapters" / f"{CHAPTERS[0].stem}.html"
-    subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu",
+    subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu",
                     "--hide-scrollbars", "--window-size=1280,1600",
                     f"--screenshot={SCREENSHOT}", page.as_uri()],
                    capture_output=True, timeout=120, check=True)

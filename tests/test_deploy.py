@@ -92,6 +92,20 @@ def test_nginx_balances_every_replica_and_passes_nginx_t(compose, tmp_path):
     assert check.returncode == 0, check.stderr
 
 
+def test_compose_nginx_serves_the_draw_a_digit_page_where_its_config_looks(compose):
+    text = (DEPLOY / "nginx" / "nginx.conf").read_text()
+    (root,) = re.findall(r"root (\S+);", text)
+    mounts = dict(v.split(":")[:2] for v in compose["services"]["nginx"]["volumes"])
+    assert mounts["./web"] == root
+    page = (DEPLOY / "web" / "index.html").read_text()
+    assert all(f'id="{name}"' in page for name in ("canvas", "prediction", "probabilities",
+                                                   "preview", "clear"))
+    assert "http" not in re.sub(r"<!--.*?-->", "", " ".join(
+        re.findall(r'(?:src|href)="([^"]*)"', page)))  # nothing from elsewhere (a CDN)
+    script = (DEPLOY / "web" / "app.js").read_text()
+    assert '"/v1/models/mnist:predict"' in script and 'signature_name: "canvas"' in script
+
+
 def test_prometheus_config_passes_promtool():
     promtool = needs_program("promtool")
     check = subprocess.run([promtool, "check", "config",
