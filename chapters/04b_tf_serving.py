@@ -41,6 +41,8 @@
 #   takes the server down;
 # - measure throughput and tail latency with a bounded load generator, tune dynamic batching,
 #   and find where the time goes;
+# - test a latency claim at the load it names: pick the setting with room on both goals,
+#   offer the load in an open loop, and judge the interval over fresh runs;
 # - run replicas behind an nginx gRPC balancer, watch them in Prometheus, and roll a new version
 #   out (and back) under load without failing a request.
 
@@ -60,11 +62,13 @@ import asyncio
 import inspect
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 from mnist_course.course.profile import (
@@ -95,6 +99,8 @@ from mnist_course.serving.client import predict_request, rest
 from mnist_course.serving.config import Batching
 from mnist_course.serving.loadtest import (
     DO_NOTHING_SERVER,
+    PREDICT,
+    LoadReport,
     digits_requests,
     record_profile,
     run_h2load,
@@ -109,17 +115,23 @@ from mnist_course.serving.stack import (
 )
 from mnist_course.serving.versions import Batcher
 
+CHAPTER_START = time.perf_counter()  # the closing cell prints this run's time
+
 # %% tags=["parameters"]
 PROFILE = "full"
 SEED = 0
 SIZES = {
     # n_train/epochs: the two model versions; n_test: test images scoring them (None:
-    # all); load_s: seconds per load-test point; replicas x batching x concurrency: the
-    # sweep; confirm_runs x confirm_s: the C10 runs; watch_s / rollout_s: the monitored
-    # run and each rollout; warmup_s: uncounted load before each timed run; settle_s: a
-    # quiet pause around the monitored runs (Prometheus scrapes every second);
-    # prometheus_in_sweep: the sweep's stacks run Prometheus too (in quick, where the
-    # sweep has the monitored setting, one stack then serves every cell)
+    # all); load_s: seconds per sweep point; replicas x batching x concurrency: the
+    # sweep; c10_settings: how many server settings (the sweep's most margin first) get
+    # the C10 runs; c10_loads: the offered requests/s of those open-loop runs;
+    # c10_runs x c10_s: fresh runs per (setting, load); c10_pause_s: a quiet pause after
+    # each; engine_runs x engine_s: the Python-vs-h2load runs; profile_s: the do-nothing
+    # server's run and the flame graph; watch_s / rollout_s: the monitored run and each
+    # rollout; warmup_s: uncounted load before timed runs; settle_s: a quiet pause
+    # around the monitored runs (Prometheus scrapes every second); prometheus_in_sweep:
+    # the sweep's stacks run Prometheus too (in quick, where the sweep has the monitored
+    # setting, one stack then serves every cell)
     "quick": {
         "n_train": 500,
         "n_test": 1_000,
@@ -128,8 +140,14 @@ SIZES = {
         "replicas": (2,),
         "batching": ("32/1000us",),
         "concurrency": (8,),
-        "confirm_s": 1.0,
-        "confirm_runs": 1,
+        "c10_settings": 1,
+        "c10_loads": (100, 200),
+        "c10_runs": 2,
+        "c10_s": 1.0,
+        "c10_pause_s": 0.2,
+        "engine_runs": 1,
+        "engine_s": 1.0,
+        "profile_s": 0.5,
         "watch_s": 1.5,
         "rollout_s": 2.5,
         "warmup_s": 0.5,
@@ -142,10 +160,16 @@ SIZES = {
         "epochs": (2, 4),
         "load_s": 5.0,
         "replicas": (1, 2),
-        "batching": ("none", "32/1000us", "32/300us", "64/2000us"),
+        "batching": ("none", "32/1000us", "64/2000us"),
         "concurrency": (8, 16, 32),
-        "confirm_s": 12.0,
-        "confirm_runs": 3,
+        "c10_settings": 2,
+        "c10_loads": (2_000, 2_500),
+        "c10_runs": 5,
+        "c10_s": 15.0,
+        "c10_pause_s": 1.0,
+        "engine_runs": 3,
+        "engine_s": 8.0,
+        "profile_s": 6.0,
         "watch_s": 30.0,
         "rollout_s": 10.0,
         "warmup_s": 1.0,
@@ -382,7 +406,17 @@ for case, body in (
         status, reply = rest("/v1/models/mnist:predict", body, url=REST)
         message = reply["error"]
     rows.append([case, f"HTTP {status}", message])
-markdown_table(["request", "answer", "message"], rows)
+display(markdown_table(["request", "answer", "message"], rows))
+answers = {}
+for _, answer, _ in rows:
+    answers[answer.strip("`")] = answers.get(answer.strip("`"), 0) + 1
+refused = sum(n for answer, n in answers.items() if not answer.startswith("OK"))
+print(
+    f"The table above: {refused} of {len(rows)} bad requests were refused ("
+    + ", ".join(f"{n} {answer}" for answer, n in sorted(answers.items()))
+    + "), each with a message that names the input and what to change; after every"
+    " gRPC one a good request was still answered."
+)
 
 # %% [markdown]
 # And the server is still there, with every refusal counted in its metrics by status, as TF
@@ -413,13 +447,23 @@ assert not any(family.name.startswith("fake") for family in families)
 assert (
     server.process.poll() is None and stub.Predict(predict_request(digits[:1])).outputs
 )
-markdown_table(
-    ["model_name", "status", "requests"],
-    [
-        [name, status, n]
-        for (name, status), n in sorted(counts.items())
-        if status != "OK"
-    ],
+display(
+    markdown_table(
+        ["model_name", "status", "requests"],
+        [
+            [name, status, n]
+            for (name, status), n in sorted(counts.items())
+            if status != "OK"
+        ],
+    )
+)
+failed_counted = sum(n for (_, status), n in counts.items() if status != "OK")
+unknown = sum(n for (name, _), n in counts.items() if name == "__unknown__")
+print(
+    f"The table above counts {failed_counted} refused requests, {unknown} of them under"
+    " `__unknown__` (the made-up and the hostile model names, one label between them);"
+    f" metric families named fake_*: "
+    f"{sum(f.name.startswith('fake') for f in families)}."
 )
 
 # %% [markdown]
@@ -443,9 +487,21 @@ for size in (1, 8, 32, 64):
     call_ms[size] = measure.latency_ms(
         lambda b: served(keras_tensor=b)["output_0"], [batch], runs=50, warmup=5
     )["p50"]
-markdown_table(
-    ["images per call", "ms per call", "ms per image"],
-    [[size, f"{ms:.2f}", f"{ms / size:.3f}"] for size, ms in call_ms.items()],
+display(
+    markdown_table(
+        ["images per call", "ms per call", "ms per image"],
+        [[size, f"{ms:.2f}", f"{ms / size:.3f}"] for size, ms in call_ms.items()],
+    )
+)
+largest = max(call_ms)
+per_image = (call_ms[largest] - call_ms[1]) / (largest - 1)  # what one more image adds
+fixed = call_ms[1] - per_image  # what any call costs, whatever its size
+print(
+    f"The table above: a call of {largest} images takes"
+    f" {call_ms[largest] / call_ms[1]:.1f}x the time of a call of one, so each image"
+    f" costs {call_ms[1] / (call_ms[largest] / largest):.0f}x less in a full batch than"
+    f" alone; each image adds about {per_image:.3f} ms, and the fixed cost of a call,"
+    f" about {fixed:.2f} ms, is {fixed / call_ms[1]:.0%} of a single image's call."
 )
 
 # %% [markdown]
@@ -537,20 +593,41 @@ for replicas in S["replicas"]:
                 "errors": sum(report.errors.values()),
             })
         print(f"{replicas} replica(s), batching {name}: done")
-markdown_table(
-    ["replicas", "batching", "in flight", "req/s", "p50 ms", "p99 ms", "errors"],
-    [
+display(
+    markdown_table(
+        ["replicas", "batching", "in flight", "req/s", "p50 ms", "p99 ms", "errors"],
         [
-            r["replicas"],
-            r["batching"],
-            r["concurrency"],
-            f"{r['rps']:,.0f}",
-            f"{r['p50_ms']:.2f}",
-            f"{r['p99_ms']:.2f}",
-            r["errors"],
-        ]
-        for r in sweep
-    ],
+            [
+                r["replicas"],
+                r["batching"],
+                r["concurrency"],
+                f"{r['rps']:,.0f}",
+                f"{r['p50_ms']:.2f}",
+                f"{r['p99_ms']:.2f}",
+                r["errors"],
+            ]
+            for r in sweep
+        ],
+    )
+)
+met_both = [
+    r
+    for r in sweep
+    if r["rps"] >= RPS_GOAL and r["p99_ms"] < P99_LIMIT_MS and not r["errors"]
+]
+fastest = max(sweep, key=lambda r: r["rps"])
+unbatched = [r["rps"] for r in sweep if r["batching"] == "none"]
+batched_rps = [r["rps"] for r in sweep if r["batching"] != "none"]
+print(
+    f"The table above: {len(met_both)} of {len(sweep)} points met both goals in their"
+    f" one {S['load_s']:g}-s run; the most requests/s was {fastest['rps']:,.0f} ("
+    f"{fastest['config']}, p99 {fastest['p99_ms']:.1f} ms)"
+    + (
+        f"; without batching at most {max(unbatched):,.0f} req/s, with it up to "
+        f"{max(batched_rps):,.0f}."
+        if unbatched and batched_rps
+        else "."
+    )
 )
 
 # %% tags=["nbval-ignore-output"]
@@ -578,18 +655,96 @@ ax.yaxis.set_major_formatter(plt.ScalarFormatter())
 ax.yaxis.set_minor_formatter(plt.ScalarFormatter())
 ax.legend(fontsize=8)
 plt.show()
+more_in_flight = []  # per setting: its point with the fewest in flight, and the most
+for key in sorted({(r["replicas"], r["batching"]) for r in sweep}):
+    points = sorted(
+        (r for r in sweep if (r["replicas"], r["batching"]) == key),
+        key=lambda r: r["concurrency"],
+    )
+    more_in_flight.append((points[0], points[-1]))
+worse = sum(hi["p99_ms"] > lo["p99_ms"] for lo, hi in more_in_flight)
+gain = [hi["rps"] / lo["rps"] for lo, hi in more_in_flight]
+print(
+    f"The figure above: in {worse} of {len(more_in_flight)} settings the p99 rose from"
+    " the fewest to the most requests in flight, while requests/s changed by a factor"
+    f" of {min(gain):.2f} to {max(gain):.2f}"
+    + (
+        ": past a few in flight, more of them mostly wait in a queue."
+        if max(gain) < 1.5
+        else ": more in flight still bought throughput somewhere."
+    )
+    + " Points left of the dotted line or above the dashed one miss a goal."
+)
 
 # %% [markdown]
-# The best configuration is the one with the most requests/s among those whose p99 stays under
-# 15 ms (exercise 3 asks you to write this choice). A sweep point is one short run on a shared
-# machine, so we measure C10 on the best configuration again: several longer runs, each after
-# a warm-up, and take the medians.
+# ## C10 at the claimed load: fresh open-loop runs
+#
+# Which setting should C10 be tested on? Not the sweep point with the most requests/s
+# among those under 15 ms: a one-run maximum taken under a limit selects the point that sits
+# on the limit, and its next run lands on either side by chance. The settings worth
+# confirming are those with the most **room on both goals**: we score each sweep point by
+# the smaller of its two ratios, requests/s over 2,000 and 15 ms over its p99 (above 1: both
+# goals met; 1: on an edge), and take the server settings (replicas × batching) whose best
+# point scores highest.
+#
+# Each chosen setting then gets fresh runs in an **open loop** (`open_loop` below): it offers a fixed
+# rate, 2,000 and 2,500 requests/s, whatever the server does, and counts each request's
+# latency from when it was due, so a server that falls behind shows its queue instead of
+# slowing the client down (a closed loop would). Requests still waiting after
+# half a second are cancelled and count as failures, and the p99 counts each failure at
+# that half second, a lower bound on what its user waited. Five runs of 15 s per (setting, load), in
+# alternating order, give an interval over runs; a verdict reads its edges: the p99's upper
+# bound and the throughput's lower bound. An open loop cannot answer more than it is
+# offered, so at 2,000 offered the throughput half sits on its edge by construction: C10
+# is judged at 2,500 offered, where a server that keeps up answers well over 2,000 a second
+# and its tail is measured at that rate; the 2,000 runs show the tail at exactly the
+# claimed rate.
 
 # %% tags=["nbval-ignore-output"]
 # needs: nginx prometheus
-qualifying = [r for r in sweep if r["p99_ms"] < P99_LIMIT_MS and r["errors"] == 0]
-best = max(qualifying or sweep, key=lambda r: r["rps"])
-print("best:", best["config"])
+C10_TIMEOUT_S = 0.5  # a request not answered by then is cancelled: a failure
+
+
+def margin(row: dict) -> float:
+    """Room on both goals: the smaller of rps / 2,000 and 15 ms / p99 (1: an edge)."""
+    return min(row["rps"] / RPS_GOAL, P99_LIMIT_MS / row["p99_ms"])
+
+
+settings = {}  # (replicas, batching) -> its error-free sweep point with the most room
+for r in [r for r in sweep if not r["errors"]] or sweep:
+    key = (r["replicas"], r["batching"])
+    if key not in settings or margin(r) > margin(settings[key]):
+        settings[key] = r
+chosen = sorted(settings.values(), key=margin, reverse=True)[: S["c10_settings"]]
+under_limit = [r for r in sweep if r["p99_ms"] < P99_LIMIT_MS and not r["errors"]]
+edge = max(under_limit or sweep, key=lambda r: r["rps"])  # the old rule's pick
+display(
+    markdown_table(
+        ["setting", "its point with most room", "req/s", "p99 ms", "room"],
+        [
+            [
+                f"{r['replicas']} replica(s), batching {r['batching']}",
+                f"{r['concurrency']} in flight",
+                f"{r['rps']:,.0f}",
+                f"{r['p99_ms']:.2f}",
+                f"{margin(r):.2f}",
+            ]
+            for r in sorted(settings.values(), key=margin, reverse=True)
+        ],
+    )
+)
+print(
+    f"The table above ranks the {len(settings)} settings; C10's runs take the first "
+    f"{len(chosen)}, with room {', '.join(f'{margin(r):.2f}' for r in chosen)}. "
+    + (
+        f"The old rule's pick, the most requests/s under {P99_LIMIT_MS:g} ms, was"
+        f" {edge['config']} ({edge['rps']:,.0f} req/s at p99 {edge['p99_ms']:.2f} ms):"
+        f" room {margin(edge):.2f}, of which the p99 goal's ratio alone is"
+        f" {P99_LIMIT_MS / edge['p99_ms']:.2f}."
+        if under_limit
+        else f"No sweep point had a p99 under {P99_LIMIT_MS:g} ms."
+    )
+)
 
 
 def replica_cpu(stack: Stack) -> dict[str, float]:
@@ -607,50 +762,107 @@ def replica_cpu(stack: Stack) -> dict[str, float]:
     return spent
 
 
-runs, cpu_us = [], {}
-stack = stack_for(best["replicas"], best["batching"])
-for _ in range(S["confirm_runs"]):
+def p99_counting_failures(report) -> float:
+    """The p99 over every request offered, a failed one counted at the timeout."""
+    failed = np.full(sum(report.errors.values()), C10_TIMEOUT_S * 1e3)
+    return float(np.percentile(np.concatenate([report.latencies_ms, failed]), 99))
+
+
+async def open_loop(
+    target: str, bodies: list[bytes], rate: float, duration: float, timeout: float
+) -> LoadReport:
+    """Offer ``rate`` requests/s for ``duration`` s, each timed from when it was due.
+
+    ``loadtest.run_load(rate=...)`` does this too, but under overload grpc.aio can lose
+    a call whose deadline passed (it never returns): here ``asyncio.wait_for`` guards
+    each call, so a lost one counts as DEADLINE_EXCEEDED instead of stopping the run."""
+    latencies, starts, errors = [], [], Counter()
+    async with grpc.aio.insecure_channel(target) as aio_channel:
+        call = aio_channel.unary_unary(PREDICT)
+        await aio_channel.channel_ready()
+        t0 = time.perf_counter()
+
+        async def one(index: int, due: float) -> None:
+            try:
+                await asyncio.wait_for(
+                    call(bodies[index % len(bodies)], timeout=timeout), timeout + 0.5
+                )
+            except grpc.aio.AioRpcError as error:
+                errors[error.code().name] += 1
+                return
+            except asyncio.TimeoutError:  # lost by grpc.aio: its deadline had passed
+                errors["DEADLINE_EXCEEDED"] += 1
+                return
+            latencies.append((time.perf_counter() - due) * 1e3)
+            starts.append(due - t0)
+
+        tasks, index = [], 0
+        while (due := t0 + index / rate) < t0 + duration:
+            if (delay := due - time.perf_counter()) > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(index, due)))
+            index += 1
+        await asyncio.gather(*tasks)
+        seconds = time.perf_counter() - t0
+    return LoadReport(
+        target, seconds, np.asarray(latencies), errors, np.asarray(starts)
+    )
+
+
+def in_flight(report) -> float:
+    """Requests in flight on average over the run (Little's law, L = sum of latencies /
+    time): each request adds its latency to the total time spent in flight."""
+    if not len(report.latencies_ms):
+        return 0.0
+    ends = report.starts_s + report.latencies_ms / 1e3
+    return float(report.latencies_ms.sum() / 1e3 / (ends.max() - report.starts_s.min()))
+
+# %% tags=["nbval-ignore-output"]
+# needs: nginx prometheus
+c10_runs, cpu_us = {}, {}  # (setting, offered load) -> a dict per run; CPU per request
+top = chosen[0]
+for row in chosen[::-1]:  # the first-ranked last: its stack stays up for what follows
+    setting = f"{row['replicas']} replica(s), batching {row['batching']}"
+    stack = stack_for(row["replicas"], row["batching"])
     await run_load(
         stack.grpc_target,
         requests,
-        concurrency=best["concurrency"],
+        concurrency=row["concurrency"],
         duration=S["warmup_s"],
-    )  # warm-up, outside the CPU accounting
-    cpu_before, client_before, stages_before = (
-        stack.cpu_seconds(),
-        os.times(),
-        replica_cpu(stack),
-    )
-    report = await run_load(
-        stack.grpc_target,
-        requests,
-        concurrency=best["concurrency"],
-        duration=S["confirm_s"],
-    )
-    cpu_after, client_after, stages_after = (
-        stack.cpu_seconds(),
-        os.times(),
-        replica_cpu(stack),
-    )
-    runs.append(report)
-    answered = len(report.latencies_ms)  # CPU per answered request
-    for name in cpu_after:  # by process group, from /proc
-        cpu_us.setdefault(name, []).append(
-            (cpu_after[name] - cpu_before[name]) / answered * 1e6
-        )
-    for stage in stages_after:  # inside the replicas, from their own counters
-        cpu_us.setdefault(f"stage {stage}", []).append(
-            (stages_after[stage] - stages_before[stage]) / answered * 1e6
-        )
-    cpu_us.setdefault("load generator", []).append(
-        (
-            (client_after.user + client_after.system)
-            - (client_before.user + client_before.system)
-        )
-        / answered
-        * 1e6
-    )
-    print(report.summary())
+    )  # warm-up, uncounted
+    for round_ in range(S["c10_runs"]):  # the loads alternate their order by round
+        for load in S["c10_loads"][:: 1 if round_ % 2 == 0 else -1]:
+            account = row is top and load == S["c10_loads"][0]
+            before = (stack.cpu_seconds(), os.times(), replica_cpu(stack))
+            report = await open_loop(
+                stack.grpc_target, requests, load, S["c10_s"], C10_TIMEOUT_S
+            )
+            after = (stack.cpu_seconds(), os.times(), replica_cpu(stack))
+            answered = max(report.ok, 1)
+            c10_runs.setdefault((setting, load), []).append({
+                "rps": report.rps,
+                "p99_ms": p99_counting_failures(report),
+                "failed": sum(report.errors.values()),
+                "offered": report.requests,
+                "in_flight": in_flight(report),
+                "generator_us": (
+                    sum(after[1][:2]) - sum(before[1][:2])
+                ) / answered * 1e6,
+            })
+            if account:  # CPU per answered request, the top setting at the lower load
+                for name in after[0]:  # by process group, from /proc
+                    cpu_us.setdefault(name, []).append(
+                        (after[0][name] - before[0][name]) / answered * 1e6
+                    )
+                for stage in after[2]:  # inside the replicas, from their own counters
+                    cpu_us.setdefault(f"stage {stage}", []).append(
+                        (after[2][stage] - before[2][stage]) / answered * 1e6
+                    )
+                cpu_us.setdefault("load generator", []).append(
+                    c10_runs[(setting, load)][-1]["generator_us"]
+                )
+            time.sleep(S["c10_pause_s"])  # let a backlog drain before the next run
+    print(f"{setting}: {S['c10_runs']} runs at each of {S['c10_loads']} req/s done")
 batched = {"sum": 0.0, "count": 0.0}  # images and batches, from each replica's metrics
 for _, rest_port in stack.replica_ports:
     with urllib.request.urlopen(
@@ -662,26 +874,157 @@ for _, rest_port in stack.replica_ports:
                     if sample.name == f":mnist_course:serving:batch_size_{key}":
                         batched[key] += sample.value
 mean_batch = batched["sum"] / batched["count"] if batched["count"] else 1.0
-c10 = {
-    key: float(np.median([r.summary()[key] for r in runs])) for key in ("rps", "p99_ms")
-}
-met_runs = sum(r.rps >= RPS_GOAL and r.quantile(99) < P99_LIMIT_MS for r in runs)
-middle = sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
-middle.plot(
-    title=f"{best['config']}: median run, {middle.rps:,.0f} req/s through nginx"
+
+# %% [markdown]
+# Each (setting, load) below: the mean of its runs with a t-interval over runs (95%), the
+# share of requests that failed, and how many were in flight on average. The last column is
+# the policy's rule applied to that row alone.
+
+# %% tags=["nbval-ignore-output"]
+# needs: nginx prometheus
+here = describe_machine()
+here_words = f"one machine ({here}) running replicas, nginx and the load generator"
+c10_rows = {}
+for (setting, load), results in c10_runs.items():
+    rps_interval = claims.t_interval(
+        [r["rps"] for r in results], what="runs", resolution=1 / S["c10_s"]
+    )
+    p99_interval = claims.t_interval(
+        [r["p99_ms"] for r in results], what="runs", resolution=0.01
+    )
+    c10_rows[(setting, load)] = {
+        "rps": rps_interval,
+        "p99": p99_interval,
+        "failed": sum(r["failed"] for r in results)
+        / sum(r["offered"] for r in results),
+        "in_flight": float(np.mean([r["in_flight"] for r in results])),
+        "verdict": claims.judge(
+            "C10", {"throughput": rps_interval, "p99": p99_interval}, here=here_words
+        ),
+    }
+
+
+def span(interval, fmt: str) -> str:
+    return f"{interval.estimate:{fmt}} ({interval.low:{fmt}} to {interval.high:{fmt}})"
+
+
+def rule_says(part: dict) -> str:
+    """The rule's label for one part, before the setting is taken into account."""
+    return claims.decide({**part, "setting_ok": True})[0]
+
+
+display(
+    markdown_table(
+        [
+            "setting",
+            "offered req/s",
+            "runs",
+            "answered req/s",
+            "p99 ms",
+            "failed",
+            "in flight",
+            "the rule says",
+        ],
+        [
+            [
+                setting,
+                f"{load:,}",
+                len(c10_runs[(setting, load)]),
+                span(row["rps"], ",.0f"),
+                span(row["p99"], ".1f"),
+                f"{row['failed']:.2%}",
+                f"{row['in_flight']:.1f}",
+                ", ".join(
+                    f"{part['part']} {rule_says(part)}"
+                    for part in row["verdict"].record["parts"]
+                ),
+            ]
+            for (setting, load), row in sorted(c10_rows.items())
+        ],
+    )
 )
-plt.show()
+top_setting = f"{top['replicas']} replica(s), batching {top['batching']}"
+judged = c10_rows[(top_setting, max(S["c10_loads"]))]
+at_claim = c10_rows[(top_setting, min(S["c10_loads"]))]
+met = [key for key, row in c10_rows.items() if row["verdict"].verdict == "confirmed"]
 print(
-    f"median of {len(runs)} runs: {c10['rps']:,.0f} req/s, p99 {c10['p99_ms']:.1f} ms; "
-    f"{met_runs} of {len(runs)} met both goals"
+    f"The table above: at {max(S['c10_loads']):,} offered, {top_setting} answered"
+    f" {judged['rps'].low:,.0f} req/s or more (the interval's lower bound) with a p99"
+    f" of at most {judged['p99'].high:.1f} ms (its upper bound), {judged['failed']:.1%}"
+    f" failed; at {min(S['c10_loads']):,} offered its p99 was at most"
+    f" {at_claim['p99'].high:.1f} ms. Rows whose whole intervals met both goals: "
+    f"{len(met)} of {len(c10_rows)}."
+)
+
+# %% tags=["nbval-ignore-output"]
+# needs: nginx prometheus
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+for i, (row, marker) in enumerate(zip(chosen, "osD^")):
+    setting = f"{row['replicas']} replica(s), batching {row['batching']}"
+    loads = sorted(load for s_, load in c10_rows if s_ == setting)
+    shift = (i - (len(chosen) - 1) / 2) * 0.012 * max(loads)  # side by side
+    for ax, key, runs_key in ((axes[0], "p99", "p99_ms"), (axes[1], "rps", "rps")):
+        intervals = [c10_rows[(setting, load)][key] for load in loads]
+        x = np.array(loads, float) + shift
+        ax.errorbar(
+            x,
+            [v.estimate for v in intervals],
+            yerr=[
+                [v.estimate - v.low for v in intervals],
+                [v.high - v.estimate for v in intervals],
+            ],
+            marker=marker,
+            capsize=4,
+            label=setting,
+        )
+        for xi, load in zip(x, loads):
+            values = [r[runs_key] for r in c10_runs[(setting, load)]]
+            ax.plot([xi] * len(values), values, ".", color="gray", alpha=0.6)
+axes[0].axhline(P99_LIMIT_MS, color="k", ls="--", lw=1)
+axes[0].set(
+    xlabel="offered requests/s",
+    ylabel="p99 latency (ms)",
+    title="p99 against offered load (dots: runs; bars: 95% interval)",
+)
+top_load = max(S["c10_loads"])
+axes[1].plot([0, top_load], [0, top_load], color="gray", lw=0.8, label="all answered")
+axes[1].axhline(RPS_GOAL, color="k", ls=":", lw=1)
+axes[1].set(
+    xlabel="offered requests/s",
+    ylabel="answered requests/s",
+    title="what was answered",
+    xlim=(min(S["c10_loads"]) * 0.9, top_load * 1.05),
+)
+for ax in axes:
+    ax.legend(fontsize=8)
+plt.show()
+rises = {
+    setting: c10_rows[(setting, max(S["c10_loads"]))]["p99"].estimate
+    - c10_rows[(setting, min(S["c10_loads"]))]["p99"].estimate
+    for setting in {s_ for s_, _ in c10_rows}
+}
+kept_up = {
+    setting: c10_rows[(setting, load)]["rps"].estimate / load
+    for (setting, load) in c10_rows
+    if load == max(S["c10_loads"])
+}
+print(
+    f"The figure above: from {min(S['c10_loads']):,} to {max(S['c10_loads']):,} offered"
+    " req/s the p99 moved by "
+    + ", ".join(f"{rise:+.1f} ms ({name})" for name, rise in sorted(rises.items()))
+    + f"; at {max(S['c10_loads']):,} offered the settings answered "
+    + ", ".join(f"{share:.0%}" for _, share in sorted(kept_up.items()))
+    + " of what was offered. A point under the dashed line whose bar stays under it too"
+    " is the p99 goal met; the right panel's points on the grey line kept up."
 )
 
 # %% [markdown]
 # ### Where the time goes
 #
 # Everything runs on this machine's cores: the replicas, nginx and the load generator itself.
-# CPU seconds per answered request, read from `/proc` for each process group, show who spends
-# them; the sum, times the request rate, is how many cores the run kept busy. Inside the
+# CPU seconds per answered request, read from `/proc` for each process group during the C10
+# runs of the first-ranked setting at 2,000 offered requests/s, show who spends them; the
+# sum, times the request rate, is how many cores the run kept busy. Inside the
 # replicas, each one counts its own CPU time by stage, with its own thread settings, and
 # exports the counts as `:mnist_course:serving:cpu_seconds{stage=...}`:
 #
@@ -704,7 +1047,9 @@ split_us = {
     "nginx": cpu_us["nginx"],
     "load generator": cpu_us["load generator"],
 }
-busy = sum(split_us.values()) * c10["rps"] / 1e6
+accounted = c10_runs[(top_setting, min(S["c10_loads"]))]
+accounted_rps = float(np.mean([r["rps"] for r in accounted]))
+busy = sum(split_us.values()) * accounted_rps / 1e6
 outside_model = cpu_us["stage process"] - inside["model"]
 print(
     f"mean batch: {mean_batch:.1f} images; replicas' CPU per request:"
@@ -721,17 +1066,16 @@ display(
         [[name, f"{us:.0f}"] for name, us in split_us.items()],
     )
 )
+largest_part = max(split_us, key=split_us.get)
 print(
-    f"replica CPU per request outside the model call: {outside_model:.0f} µs "
-    "(the goal: at most 250 µs)"
-)
-by_replicas = {
-    n: max(r["rps"] for r in sweep if r["replicas"] == n)
-    for n in sorted({r["replicas"] for r in sweep})
-}
-print(
-    "most requests/s in the sweep, by number of replicas:",
-    ", ".join(f"{n}: {rps:,.0f}" for n, rps in by_replicas.items()),
+    f"The figure and table above: {largest_part} is the largest part, "
+    f"{split_us[largest_part] / sum(split_us.values()):.0%} of the"
+    f" {sum(split_us.values()):,.0f} µs each answered request cost; the model call is"
+    f" {inside['model'] / cpu_us['stage process']:.0%} of the replicas' own. At"
+    f" {RPS_GOAL:,} req/s that would keep"
+    f" {sum(split_us.values()) * RPS_GOAL / 1e6:.1f} cores busy, against the"
+    f" {os.cpu_count()} this machine has; replica CPU per request outside the model"
+    f" call: {outside_model:.0f} µs."
 )
 
 # %% [markdown]
@@ -744,11 +1088,23 @@ print(
 # needs: h2load
 print(DO_NOTHING_SERVER)
 floor, floor_us = runtime_floor(
-    requests, concurrency=best["concurrency"], duration=S["confirm_s"] / 2
+    requests, concurrency=top["concurrency"], duration=S["profile_s"]
 )
 print(
     f"the do-nothing server: {floor.rps:,.0f} req/s, {floor_us:.0f} µs of CPU per"
     " request"
+)
+by_replicas = {
+    n: max(r["rps"] for r in sweep if r["replicas"] == n)
+    for n in sorted({r["replicas"] for r in sweep})
+}
+print(
+    f"Against the replicas' {inside['gRPC, asyncio, the rest']:.0f} µs of gRPC, asyncio"
+    f" and the rest per request, the runtime alone costs {floor_us:.0f} µs"
+    f" ({floor_us / max(inside['gRPC, asyncio, the rest'], 1):.0%} of it). Most"
+    " requests/s in the sweep, by number of replicas: "
+    + ", ".join(f"{n}: {rps:,.0f}" for n, rps in by_replicas.items())
+    + "."
 )
 
 # %% [markdown]
@@ -757,8 +1113,8 @@ print(
 # respond) is the smaller part: most is the gRPC runtime and the event loop, which a handler
 # that does nothing pays too. TF Serving does all of that work in C++, and the article's
 # cluster had cores to spare for each replica; here the load generator and nginx compete for
-# the same cores as the replicas, which limits what a second replica can add (the last line
-# of the split shows what it added in this run's sweep).
+# the same cores as the replicas, which limits what a second replica can add (the line above
+# shows what it added in this run's sweep).
 
 # %% [markdown]
 # ### A second opinion: h2load
@@ -769,37 +1125,40 @@ print(
 # 5-byte frame header before the protobuf. `loadtest.run_h2load` wraps it with the same
 # report. h2load sees only HTTP statuses, and gRPC reports errors in trailers with HTTP 200,
 # so its error count comes from the replicas' own request metrics by status. Both engines
-# now drive the best configuration, in turns, with the same concurrency and duration; the
-# load generator's CPU per request is read for each.
+# now drive the first-ranked setting in a closed loop, in turns, asked for the same number
+# of requests in flight and for the same time; the load generator's CPU per request is read
+# for each, and so is how many requests each actually kept in flight: by Little's law, the
+# requests in flight on average are the total time requests spent in flight (the sum of
+# their latencies) over the run's length, and requests/s = in flight / mean latency.
 
 # %% tags=["nbval-ignore-output"]
 # needs: nginx prometheus h2load
 engines = {"python": [], "h2load": []}
 generator_us = {"python": [], "h2load": []}
-stack = stack_for(best["replicas"], best["batching"])  # the C10 runs' stack, still warm
+stack = stack_for(top["replicas"], top["batching"])  # the C10 runs' stack, still warm
 metrics_urls = [
     f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
     for _, rest_port in stack.replica_ports
 ]
 await run_load(
-    stack.grpc_target, requests, concurrency=best["concurrency"], duration=S["warmup_s"]
+    stack.grpc_target, requests, concurrency=top["concurrency"], duration=S["warmup_s"]
 )
-for _ in range(S["confirm_runs"]):
+for _ in range(S["engine_runs"]):
     for engine in engines:
         before = os.times()
         if engine == "python":
             report = await run_load(
                 stack.grpc_target,
                 requests,
-                concurrency=best["concurrency"],
-                duration=S["confirm_s"],
+                concurrency=top["concurrency"],
+                duration=S["engine_s"],
             )
         else:
             report = run_h2load(
                 stack.grpc_target,
                 requests,
-                concurrency=best["concurrency"],
-                duration=S["confirm_s"],
+                concurrency=top["concurrency"],
+                duration=S["engine_s"],
                 metrics_urls=metrics_urls,
             )
         after = os.times()
@@ -815,36 +1174,68 @@ for _ in range(S["confirm_runs"]):
         )
         engines[engine].append(report)
         generator_us[engine].append(spent / max(report.requests, 1) * 1e6)
-markdown_table(
-    [
-        "engine",
-        "runs",
-        "req/s (median)",
-        "p50 ms",
-        "p99 ms",
-        "errors",
-        "load generator CPU µs per request",
-    ],
-    [
+engine_stats = {
+    engine: {
+        "rps": float(np.median([r.rps for r in reports])),
+        "in_flight": float(np.median([in_flight(r) for r in reports])),
+        "mean_ms": float(np.median([r.latencies_ms.mean() for r in reports])),
+    }
+    for engine, reports in engines.items()
+}
+display(
+    markdown_table(
         [
-            engine,
-            len(reports),
-            f"{np.median([r.rps for r in reports]):,.0f}",
-            f"{np.median([r.quantile(50) for r in reports]):.2f}",
-            f"{np.median([r.quantile(99) for r in reports]):.2f}",
-            sum(sum(r.errors.values()) for r in reports),
-            f"{np.median(generator_us[engine]):.0f}",
-        ]
-        for engine, reports in engines.items()
-    ],
+            "engine",
+            "runs",
+            "req/s (median)",
+            "p50 ms",
+            "p99 ms",
+            "mean ms",
+            "in flight (asked)",
+            "errors",
+            "load generator CPU µs per request",
+        ],
+        [
+            [
+                engine,
+                len(reports),
+                f"{engine_stats[engine]['rps']:,.0f}",
+                f"{np.median([r.quantile(50) for r in reports]):.2f}",
+                f"{np.median([r.quantile(99) for r in reports]):.2f}",
+                f"{engine_stats[engine]['mean_ms']:.2f}",
+                f"{engine_stats[engine]['in_flight']:.1f} ({top['concurrency']})",
+                sum(sum(r.errors.values()) for r in reports),
+                f"{np.median(generator_us[engine]):.0f}",
+            ]
+            for engine, reports in engines.items()
+        ],
+    )
 )
-
-# %% [markdown]
-# Where h2load reaches more requests per second, the difference is CPU the Python generator
-# took from the replicas on these shared cores; where the two agree, the server, not the
-# generator, was the limit. C10 below keeps the Python engine's runs above (its latency is
-# measured per request from the client's side); this table shows how far a cheaper client
-# moves the answer.
+py, h2 = engine_stats["python"], engine_stats["h2load"]
+if h2["rps"] >= py["rps"]:
+    reading = (
+        "h2load's cheaper client left the replicas more CPU on these shared cores"
+    )
+elif h2["in_flight"] / py["in_flight"] < py["mean_ms"] / h2["mean_ms"]:
+    reading = (
+        "h2load lost requests/s because it kept fewer requests in flight: each of its"
+        " connections sat idle between one answer and its next request, time that no"
+        " latency counts, while the Python engine's workers send again at once"
+    )
+else:
+    reading = "h2load lost requests/s because each of its requests took longer"
+print(
+    f"The table above: h2load answered {h2['rps'] / py['rps']:.2f}x the Python engine's"
+    f" requests/s. It kept {h2['in_flight']:.1f} requests in flight on average against"
+    f" the Python engine's {py['in_flight']:.1f} (both asked for {top['concurrency']}),"
+    f" a factor of {h2['in_flight'] / py['in_flight']:.2f}, and its requests took"
+    f" {h2['mean_ms']:.2f} ms on average against {py['mean_ms']:.2f} ms; Little's law,"
+    " requests/s = in flight / mean latency, gives a factor of"
+    f" {h2['in_flight'] / py['in_flight'] * py['mean_ms'] / h2['mean_ms']:.2f}."
+    f" So {reading}. C10 keeps the Python engine's open-loop runs (latency counted from"
+    " when each request was due); this table shows how much a cheaper client moves the"
+    " answer."
+)
 
 # %% [markdown]
 # A sampling profiler shows where a replica's time goes from the other side: `py-spy` reads
@@ -858,20 +1249,38 @@ markdown_table(
 flame = workdir / "replica-flame.svg"
 try:  # the stack of the cell above, already warm
     profiling = asyncio.to_thread(
-        record_profile, stack.processes["replica-0"].pid, S["confirm_s"] / 2, flame
+        record_profile, stack.processes["replica-0"].pid, S["profile_s"], flame
     )
     loading = asyncio.to_thread(
         run_h2load,
         stack.grpc_target,
         requests,
-        concurrency=best["concurrency"],
-        duration=S["confirm_s"] / 2 + 1,
+        concurrency=top["concurrency"],
+        duration=S["profile_s"] + 1,
     )
     await asyncio.gather(profiling, loading)
 except OSError as error:  # py-spy may not be allowed to attach (ptrace) on this machine
     print(f"no flame graph: {error}")
 if flame.exists():
-    display(SVG(flame.read_text()))
+    svg = flame.read_text()
+    display(SVG(svg))
+    # each bar's tooltip: "function (file:line) (N samples, P%)"
+    bars = re.findall(
+        r"<title>(\S+) \(.*?\) \(([\d,]+) samples?, [\d.]+%\)</title>", svg
+    )
+    everything = re.search(r"<title>all \(([\d,]+) samples", svg)
+    total = int(everything.group(1).replace(",", "")) if everything else 0
+    share = {
+        name: sum(int(n.replace(",", "")) for f, n in bars if f == name) / max(total, 1)
+        for name in ("Servable.run", "Handle._run", "EpollSelector.select")
+    }
+    print(
+        f"The flame graph above, {total:,} samples: the model call (Servable.run) holds"
+        f" {share['Servable.run']:.0%} of them, asyncio's callbacks (Handle._run,"
+        f" gRPC's compiled code among them) {share['Handle._run']:.0%}, and the event"
+        " loop waiting for work"
+        f" (EpollSelector.select) {share['EpollSelector.select']:.0%}."
+    )
 
 # %% [markdown]
 # ## The article's architecture: replicas, balancer, monitoring
@@ -883,9 +1292,9 @@ if flame.exists():
 
 # %% tags=["nbval-ignore-output"]
 # needs: nginx prometheus
-# the best batching setting, or TF Serving's default where the best had none
+# the first-ranked batching setting, or TF Serving's default where it had none
 stack = stack_for(
-    2, best["batching"] if best["batching"] != "none" else "32/1000us", prometheus=True
+    2, top["batching"] if top["batching"] != "none" else "32/1000us", prometheus=True
 )
 stack.wait_for_scrape()
 await run_load(
@@ -894,11 +1303,14 @@ await run_load(
 time.sleep(S["settle_s"])
 t_start = time.time()
 phase = S["watch_s"] / 3
+watched = {}
 for rate in (200, 500, 900):
-    report = await run_load(stack.grpc_target, requests, rate=rate, duration=phase)
+    watched[rate] = await run_load(
+        stack.grpc_target, requests, rate=rate, duration=phase
+    )
     print(
-        f"{rate} req/s asked: {report.rps:,.0f} achieved, p99"
-        f" {report.quantile(99):.2f} ms"
+        f"{rate} req/s asked: {watched[rate].rps:,.0f} achieved, p99"
+        f" {watched[rate].quantile(99):.2f} ms"
     )
 time.sleep(S["settle_s"] + 0.5)  # one more scrape
 t_end = time.time()
@@ -906,24 +1318,29 @@ t_end = time.time()
 
 # %% tags=["nbval-ignore-output"]
 # needs: nginx prometheus
-def panel(ax, promql: str, label: str, title: str, scale: float = 1.0) -> None:
-    """One Grafana-style time-series panel from Prometheus's query_range API."""
+def panel(ax, promql: str, label: str, title: str, scale: float = 1.0) -> dict:
+    """One Grafana-style time-series panel from Prometheus's query_range API; returns
+    each line's values by its label."""
+    lines = {}
     for series in stack.query(promql, start=t_start, end=t_end, step="1s"):
         t, v = np.array(series["values"], dtype=float).T
+        lines[label.format(**series["metric"])] = v * scale
         ax.plot(t - t_start, v * scale, label=label.format(**series["metric"]))
     ax.set(title=title, xlabel="seconds")
     ax.legend(fontsize=8)
+    return lines
 
 
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.5))
-panel(
+by_status = panel(
     axes[0],
     'sum by (status) (rate(:tensorflow:serving:request_count{model_name="mnist"}[3s]))',
     "{status}",
     "requests/s by status",
 )
+quantiles = {}
 for q in (0.5, 0.95, 0.99):
-    panel(
+    quantiles |= panel(
         axes[1],
         f"histogram_quantile({q}, sum by (le) (rate("
         f':tensorflow:serving:request_latency_bucket{{API="predict"}}[3s])))',
@@ -931,13 +1348,28 @@ for q in (0.5, 0.95, 0.99):
         "server-side latency (ms)",
         scale=1e-3,
     )
-panel(
+by_replica = panel(
     axes[2],
     "sum by (instance) (rate(:tensorflow:serving:request_count[3s]))",
     "{instance}",
     "requests/s by replica (round robin)",
 )
 plt.show()
+replica_totals = {name: float(np.nansum(v)) for name, v in by_replica.items()}
+served_share = [
+    v / max(sum(replica_totals.values()), 1e-9) for v in replica_totals.values()
+]
+peak_p99 = float(np.nanmax(quantiles["p99"])) if len(quantiles.get("p99", [])) else 0.0
+client_p99 = max(report.quantile(99) for report in watched.values())
+print(
+    f"The panels above: the peak request rate Prometheus saw was"
+    f" {max(float(np.nanmax(v)) for v in by_status.values()):,.0f} req/s (statuses:"
+    f" {', '.join(sorted(by_status))}); the replicas took"
+    f" {', '.join(f'{share:.0%}' for share in served_share)} of the requests; the"
+    f" server-side p99 peaked at {peak_p99:.1f} ms, against the client's worst p99 of"
+    f" {client_p99:.1f} ms in the three phases (the client's also counts nginx, the"
+    " network stack and its own queue)."
+)
 
 # %% [markdown]
 # ## Rolling out version 2, and back, under load
@@ -1032,40 +1464,68 @@ print(
     "then",
     sorted({int(v) for v in rollback.versions[-20:]}),
 )
+print(
+    f"The figure above: during the rollout {int((rollout.versions == 1).sum()):,}"
+    f" answers came from version 1 and {int((rollout.versions == 2).sum()):,} from"
+    f" version 2; during the rollback {int((rollback.versions == 2).sum()):,} from 2"
+    f" and {int((rollback.versions == 1).sum()):,} from 1, with"
+    f" {sum(rollout.errors.values()) + sum(rollback.errors.values())} failed requests"
+    " in all."
+)
 assert not rollout.errors and not rollback.errors
 
 # %% [markdown]
 # ## Claims check
 #
-# C10 is measured above through nginx with the best configuration of the sweep, on this
-# machine, with the load generator competing for the same cores. The article's number was for
-# a TF Serving cluster; ours is one machine, named below.
+# C10 is judged on the fresh open-loop runs above at 2,500 offered requests/s, for the
+# setting ranked first by its room on both goals (chosen from the sweep, before those runs):
+# the throughput's lower bound against 2,000, the p99's upper bound against 15 ms. The
+# article's number was for a TF Serving cluster; ours is one machine, named below, a weaker
+# setting, so the policy confirms the claim here only if it holds here anyway (a fortiori),
+# and otherwise calls it not testable here, naming what the rule said.
 
 # %% tags=["nbval-ignore-output"]
 # needs: nginx prometheus
-here = describe_machine()
-rps_runs = claims.t_interval([r.rps for r in runs], what="runs")
-p99_runs = claims.t_interval([r.quantile(99) for r in runs], what="runs")
-# the article measured a cluster; this notebook always measures its own stack on one
-# machine, a weaker setting: what holds here holds there a fortiori
 c10_verdict = claims.judge(
     "C10",
-    {"throughput": rps_runs, "p99": p99_runs},
-    here=f"one machine ({here}) running replicas, nginx and the load generator",
+    {"throughput": judged["rps"], "p99": judged["p99"]},
+    here=here_words,
+    setting_ok=False,  # a 2-core machine, not the article's cluster
 )
+others = [
+    f"{setting} at {load:,}: {row['rps'].estimate:,.0f} req/s, p99 up to"
+    f" {row['p99'].high:.1f} ms"
+    for (setting, load), row in sorted(c10_rows.items())
+    if (setting, load) != (top_setting, max(S["c10_loads"]))
+]
 claims_table([
     Claim(
         "C10",
-        f"{rps_runs.estimate:,.0f} req/s (interval {rps_runs.low:,.0f} to "
-        f"{rps_runs.high:,.0f}), p99 {p99_runs.estimate:.1f} ms (interval "
-        f"{p99_runs.low:.1f} to {p99_runs.high:.1f}) through nginx, mean of "
-        f"{len(runs)} runs ({best['config']}); {met_runs} of {len(runs)} runs met "
-        "both goals",
+        f"at {max(S['c10_loads']):,} offered req/s: {span(judged['rps'], ',.0f')}"
+        f" answered, p99 {span(judged['p99'], '.1f')} ms (counting"
+        f" {judged['failed']:.1%} failed requests at {C10_TIMEOUT_S * 1e3:.0f} ms),"
+        f" {len(c10_runs[(top_setting, max(S['c10_loads']))])} fresh open-loop runs of"
+        f" {S['c10_s']:g} s through nginx ({top_setting}); also "
+        + "; ".join(others),
         c10_verdict,
-        "Python replicas, nginx and the load generator share this machine's cores; the "
-        "CPU split above shows what a larger machine would need.",
+        "The setting with the most room on both goals in the sweep, chosen before these"
+        " runs. Python replicas, nginx and the load generator share this machine's"
+        f" {os.cpu_count()} cores; the CPU split above shows what a larger machine"
+        " would need.",
     ),
 ])
+
+# %% tags=["nbval-ignore-output"]
+parts = {p["part"]: p for p in c10_verdict.record["parts"]}
+print(
+    f"C10 is {c10_verdict.verdict}: on this machine the rule says"
+    f" '{rule_says(parts['throughput'])}' for the throughput (lower bound"
+    f" {judged['rps'].low:,.0f} against {RPS_GOAL:,}) and"
+    f" '{rule_says(parts['p99'])}' for the p99 (upper bound"
+    f" {judged['p99'].high:.1f} ms against {P99_LIMIT_MS:g})."
+    f" This chapter ran in {time.perf_counter() - CHAPTER_START:.0f} s in the {PROFILE}"
+    " profile."
+)
 
 # %% [markdown]
 # ## Exercises
@@ -1106,17 +1566,22 @@ def request_for(images: np.ndarray, version: int) -> predict_pb2.PredictRequest:
 check.version_routing(model_config, request_for, both)
 
 # %% [markdown]
-# **Exercise 3.** From the sweep's rows (dicts with `config`, `rps` and `p99_ms`), return the
-# row with the most requests/s among those whose p99 is strictly under 15 ms, or `None` if none
-# is. Then try a batching setting of your own in the sweep and see whether it wins.
+# **Exercise 3.** A sweep point is one short run; before you spend time confirming a
+# configuration, pick the one a fresh run is least likely to push over an edge. From the
+# sweep's rows (dicts with `config`, `rps`, `p99_ms` and `errors`), return the row to
+# confirm C10 on: it must meet **both** goals (at least 2,000 requests/s, p99 strictly under
+# 15 ms, and no errors), and among those it must have the most room on **both** at once, not
+# the most requests/s (a fast point whose p99 sits just under 15 ms has almost no room).
+# Decide yourself how to measure room on two goals with different units. Return `None`
+# when no row meets both goals.
 
 
 # %%
-def best_batching(rows: list[dict]) -> dict | None:
+def pick_to_confirm(rows: list[dict]) -> dict | None:
     raise NotImplementedError
 
 
-check.best_batching(best_batching, sweep)
+check.pick_to_confirm(pick_to_confirm, sweep)
 
 # %% [markdown]
 # ## Cleaning up

@@ -143,15 +143,26 @@ def request_for(images: np.ndarray, version: int) -> predict_pb2.PredictRequest:
 check.version_routing(model_config, request_for, base)
 
 # %% [markdown]
-# **Exercise 3.** Filter on the p99 first (strictly under 15 ms), then take the most
-# requests/s; with nothing left, say so with `None` rather than return the least bad row.
-# We measure a small sweep of our own here (one replica behind nginx, two settings).
+# **Exercise 3.** The old rule, most requests/s among the points under 15 ms, picks the
+# point that sits on the p99 edge, which a fresh run lands on either side of by chance. Meet
+# both goals first (at least 2,000 requests/s, p99 strictly under 15 ms, no failed
+# requests); then measure room on both at once. The goals have different units, so compare
+# ratios: requests/s over 2,000 and 15 ms over the p99, each above 1 for a point that meets
+# its goal. A point is as safe as its tighter goal, so its room is the smaller ratio; take
+# the most room, and `None` when nothing meets both (rather than the least bad row). We
+# measure a small sweep of our own here (one replica behind nginx, two settings).
 
 
 # %%
-def best_batching(rows: list[dict]) -> dict | None:
-    under = [row for row in rows if row["p99_ms"] < 15.0]
-    return max(under, key=lambda row: row["rps"]) if under else None
+def pick_to_confirm(rows: list[dict]) -> dict | None:
+    goals_met = [
+        row
+        for row in rows
+        if row["rps"] >= 2000 and row["p99_ms"] < 15.0 and not row["errors"]
+    ]
+    if not goals_met:
+        return None
+    return max(goals_met, key=lambda row: min(row["rps"] / 2000, 15.0 / row["p99_ms"]))
 
 
 # %% tags=["nbval-ignore-output"]
@@ -160,19 +171,21 @@ requests = digits_requests(count=16)
 rows = []
 for name, batching in (("none", None), ("32/1000us", Batching())):
     with Stack(base, replicas=1, batching=batching, prometheus=False) as stack:
-        report = (
-            await run_load(
-                stack.grpc_target, requests, concurrency=8, duration=LOAD_S[PROFILE]
-            )
-        ).summary()
-    rows.append(
-        {"config": f"batching {name}", "rps": report["rps"], "p99_ms": report["p99_ms"]}
-    )
-check.best_batching(best_batching, rows)
+        report = await run_load(
+            stack.grpc_target, requests, concurrency=8, duration=LOAD_S[PROFILE]
+        )
+    summary = report.summary()
+    rows.append({
+        "config": f"batching {name}",
+        "rps": summary["rps"],
+        "p99_ms": summary["p99_ms"],
+        "errors": sum(report.errors.values()),
+    })
+check.pick_to_confirm(pick_to_confirm, rows)
 
 # %% tags=["nbval-ignore-output"]
 # needs: nginx
-print(rows, "->", best_batching(rows))
+print(rows, "->", pick_to_confirm(rows))
 
 # %%
 print("server exit code:", server.stop())

@@ -593,6 +593,20 @@ def test_load_generator_stops_at_its_bounds_and_does_not_count_warmup(server):
     assert report.summary()["p50_ms"] <= report.summary()["p99_ms"] <= report.summary()["max_ms"]
 
 
+def test_open_loop_in_a_child_offers_its_rate_and_leaves_nothing_behind(server):
+    import psutil
+
+    requests = [predict_request(IMAGES[:1]).SerializeToString()]
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    report = loadtest.run_in_child(server["grpc"], requests, rate=100, duration=1.0,
+                                   timeout=2.0)
+    assert 95 <= report.requests <= 100 and not report.errors, report.errors
+    assert report.starts_s.max() < 1.0 and len(report.latencies_ms) == report.ok
+    assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
+    with pytest.raises(ValueError, match="loopback"):
+        loadtest.run_in_child("192.0.2.1:8500", requests, rate=1, duration=1)
+
+
 def test_new_version_is_served_and_old_one_unloaded_under_load(server):
     """Publish version 2 while requests flow: none fails, and the latest version answers."""
     async def scenario():

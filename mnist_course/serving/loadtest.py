@@ -140,7 +140,9 @@ async def run_load(target: str, requests: list[bytes], *, concurrency: int = 32,
     if record_versions:
         from tensorflow_serving.apis import predict_pb2
 
-    async with grpc.aio.insecure_channel(target) as channel:
+    channel = grpc.aio.insecure_channel(target)
+    lost = 0  # open loop: calls that never came back (see below)
+    try:
         call = channel.unary_unary(method)
         await asyncio.wait_for(channel.channel_ready(), timeout)
         if warmup > 0:
@@ -196,8 +198,20 @@ async def run_load(target: str, requests: list[bytes], *, concurrency: int = 32,
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
                 sent += 1
-            await asyncio.gather(*tasks)
+            # Under overload grpc.aio can lose a call whose deadline has passed: it never
+            # returns, and cancelling it, or closing the channel, can then block the event
+            # loop for good. So wait without cancelling, count what is still out as
+            # DEADLINE_EXCEEDED, and leave the channel open (run_in_child ends the process).
+            if tasks:
+                _, out = await asyncio.wait(set(tasks), timeout=max(
+                    end + timeout + 1 - time.perf_counter(), 0.1))
+                lost = len(out)
+                if lost:
+                    errors["DEADLINE_EXCEEDED"] += lost
         seconds = time.perf_counter() - t0
+    finally:
+        if not lost:
+            await channel.close()
     return LoadReport(target, seconds, np.asarray(latencies), errors, np.asarray(starts),
                       np.asarray(versions, int))
 
@@ -388,6 +402,59 @@ def well_formed_svg(path) -> None:
     path.write_text(text)
 
 
+def run_in_child(target: str, requests: list[bytes], *, rate: float, duration: float,
+                 timeout: float = 5.0, warmup: float = 0.0,
+                 concurrency: int = MAX_CONCURRENCY) -> LoadReport:
+    """``run_load(rate=...)``, the open loop, in a child process of its own.
+
+    An overloaded server makes grpc.aio lose calls (see ``run_load``); the process that lost
+    them may hang when it ends its event loop. The child measures, saves its report, and
+    leaves with ``os._exit`` (closing nothing); if it overstays ``duration + warmup +
+    timeout + 30`` s it is killed and this raises. It dies with its parent, SIGKILL too.
+    ``concurrency`` caps the requests in flight (by default so high that only an
+    overloaded server reaches it).
+    """
+    import pickle
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from mnist_course.serving.stack import _die_with_parent
+
+    require_loopback(target)
+    with tempfile.TemporaryDirectory(prefix="mnist-load-") as folder:
+        (Path(folder) / "requests").write_bytes(pickle.dumps(list(requests)))
+        command = [sys.executable, "-m", "mnist_course.serving.loadtest", "--target", target,
+                   "--rate", str(rate), "--duration", str(duration), "--timeout",
+                   str(timeout), "--warmup", str(warmup), "--concurrency", str(concurrency),
+                   "--child", folder]
+        done = subprocess.run(command, capture_output=True, text=True,
+                              timeout=duration + warmup + timeout + 30,
+                              preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        if done.returncode != 0:
+            raise RuntimeError(f"the load child failed ({done.returncode}): "
+                               f"{done.stderr.strip()[-500:]}")
+        saved = np.load(Path(folder) / "report.npz")
+        return LoadReport(target, float(saved["seconds"]), saved["latencies_ms"],
+                          Counter(json.loads(str(saved["errors"]))), saved["starts_s"])
+
+
+def _child(folder: str, args: argparse.Namespace) -> None:
+    """``run_in_child``'s side: measure, save, and leave without closing anything."""
+    import pickle
+    from pathlib import Path
+
+    requests = pickle.loads((Path(folder) / "requests").read_bytes())
+    report = asyncio.run(run_load(args.target, requests, rate=args.rate,
+                                  duration=args.duration, timeout=args.timeout,
+                                  warmup=args.warmup, concurrency=args.concurrency))
+    np.savez(Path(folder) / "report.npz", seconds=report.seconds,
+             latencies_ms=report.latencies_ms, starts_s=report.starts_s,
+             errors=json.dumps(dict(report.errors)))
+    sys.stdout.flush()
+    os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mnist_course.serving.loadtest",
                                      description=__doc__.split("\n\n")[0])
@@ -409,7 +476,10 @@ def main(argv: list[str] | None = None) -> int:
         help="h2load: a server's Prometheus endpoint, to count gRPC errors (repeatable)")
     add("--histogram", help="write a latency histogram to this PNG file")
     add("--json", action="store_true", help="print the report as JSON")
+    add("--child", help=argparse.SUPPRESS)  # run_in_child's process: the folder it reads
     args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child, args)
     from mnist_course.serving.client import grpc_target
 
     target = args.target or grpc_target()
