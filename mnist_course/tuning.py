@@ -61,9 +61,10 @@ def grid(lrs=(1e-4, 1e-3, 1e-2), batch_sizes=(32, 256), dropouts=(0.1, 0.5),
 
 
 class CachedObjective:
-    """Wraps ``train(config) -> {"val_loss": ..., "val_accuracy": ...}`` as a Hyperopt
-    objective returning ``{"loss": val_loss, "status": STATUS_OK, ...}``, training each
-    distinct configuration once per run (``calls`` counts real trainings)."""
+    """Wraps ``train(config) -> {"val_loss": ..., "val_accuracy": ..., ...}`` as a Hyperopt
+    objective returning ``{"loss": val_loss, "status": STATUS_OK, ...}`` (every other number
+    ``train`` returns is passed on, a standard error say), training each distinct
+    configuration once per run (``calls`` counts real trainings)."""
 
     def __init__(self, train: Callable[[dict], dict]) -> None:
         self.train, self.cache, self.calls = train, {}, 0
@@ -75,8 +76,9 @@ class CachedObjective:
             self.calls += 1
             self.cache[key] = self.train(cfg)
         metrics = self.cache[key]
-        return {"loss": float(metrics["val_loss"]), "status": STATUS_OK,
-                "val_accuracy": float(metrics["val_accuracy"]), "config": cfg}
+        extra = {k: float(v) for k, v in metrics.items() if k != "val_loss"}
+        return {"loss": float(metrics["val_loss"]), "status": STATUS_OK, **extra,
+                "config": cfg}
 
 
 def best_so_far(values, larger_is_better: bool = False) -> np.ndarray:

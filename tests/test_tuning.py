@@ -45,7 +45,7 @@ def test_grid_is_complete_and_seeded():
 
 def fake_train(cfg):
     loss = abs(math.log10(cfg["lr"]) + 3) + cfg["dropout"] + cfg["filters"] / 640
-    return {"val_loss": loss, "val_accuracy": 1 - loss / 10}
+    return {"val_loss": loss, "val_accuracy": 1 - loss / 10, "val_loss_se": loss / 100}
 
 
 def test_cached_objective_trains_each_configuration_once():
@@ -55,6 +55,7 @@ def test_cached_objective_trains_each_configuration_once():
     again = objective({**point, "lr": 0.0012349})  # same configuration after rounding
     assert first == again and objective.calls == 1
     assert first["status"] == "ok" and first["config"]["lr"] == 0.0012
+    assert first["val_loss_se"] == first["loss"] / 100  # other numbers passed on
     objective({**point, "batch_size": 128})
     assert objective.calls == 2
 
