@@ -74,8 +74,12 @@ class MagnitudePruning(keras.callbacks.Callback):
     magnitude masks (the tfmot rules in this module's docstring)."""
 
     def __init__(self, final_sparsity: float, begin_step: int, end_step: int,
-                 frequency: int = 100, initial_sparsity: float = 0.0) -> None:
+                 frequency: int = 100, initial_sparsity: float = 0.0,
+                 skip: tuple[str, ...] = ()) -> None:
+        """``skip``: names of layers whose kernels stay dense (a first convolution of a
+        few hundred weights, say, which carries every later layer's input)."""
         super().__init__()
+        self.skip = tuple(skip)
         polynomial_sparsity(begin_step, begin_step, end_step, initial_sparsity,
                             final_sparsity)  # validates the arguments
         if frequency < 1:
@@ -99,7 +103,8 @@ class MagnitudePruning(keras.callbacks.Callback):
             w.assign(w.numpy() * m)
 
     def on_train_begin(self, logs=None) -> None:
-        self.weights = prunable_weights(self.model)
+        kept = {self.model.get_layer(name).kernel.path for name in self.skip}
+        self.weights = [w for w in prunable_weights(self.model) if w.path not in kept]
         if not self.weights:
             raise ValueError(f"{self.model.name} has no Dense or Conv kernels to prune")
 

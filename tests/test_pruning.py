@@ -88,3 +88,18 @@ def test_prune_below_and_keep_zeros():
     x, y = rng.random((64, 8, 8, 1)).astype("float32"), rng.integers(0, 10, 64)
     model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[pruning.KeepZeros()])
     assert pruning.sparsity(model) >= share
+
+
+def test_magnitude_pruning_leaves_the_layers_it_is_told_to_skip_dense():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(4, 3, name="first"),
+                              layers.Flatten(), layers.Dense(10, name="head")])
+    model.compile(optimizer="adam",
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 8, 8, 1)).astype("float32"), rng.integers(0, 10, 64)
+    callback = pruning.MagnitudePruning(0.8, 0, 2, frequency=1, skip=("first",))
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[callback])
+    assert (model.get_layer("first").kernel.numpy() != 0).all()
+    head = model.get_layer("head").kernel.numpy()
+    assert (head == 0).sum() == round(0.8 * head.size)
