@@ -674,8 +674,8 @@ c5 = claims.judge("C5", tpe_share)
 claims_table([
     Claim(
         "C5",
-        f"TPE matched the best of a {len(grid_points)}-point grid (within one SE) within"
-        " "
+        f"TPE matched the best of a {len(grid_points)}-point grid (within one SE)"
+        " within "
         f"{CLAIMED_EVALUATIONS} evaluations for {within(needed['tpe'])} of "
         f"{len(needed['tpe'])} seeds (per seed: "
         + ", ".join(str(c) if c else f">{S['budget']}" for c in needed["tpe"])
