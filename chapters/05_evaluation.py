@@ -827,7 +827,7 @@ for name, model in (
     ("adversarial (FGSM)", adversarial),
 ):
     reports[name] = evaluate(model, name, weight_bytes(model), keras_memory(model))
-shipped_bytes = int(sum(v.numpy().nbytes for v in shipped.variables))
+shipped_bytes = int(sum(v.numpy().nbytes for v in serve.variables))
 reports["course's model (ch. 08)"] = evaluate(
     course_model, "course's model (ch. 08)", shipped_bytes
 )
@@ -955,7 +955,7 @@ batch_norm = {
     "augmented": has_batch_norm(augmented),
     "adversarial (FGSM)": has_batch_norm(adversarial),
     "compact CNN, int8": has_batch_norm(compact),  # folded into the convolutions
-    "course's model (ch. 08)": any("moving_mean" in v.name for v in shipped.variables),
+    "course's model (ch. 08)": any("moving_mean" in v.name for v in serve.variables),
 }
 batch_norm["course's model, int8"] = batch_norm["course's model (ch. 08)"]
 n_s, n_uci = len(stress_labels), len(y_uci)
