@@ -68,7 +68,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
 from pathlib import Path
 
 from mnist_course.course.profile import (
@@ -99,11 +98,10 @@ from mnist_course.serving.client import predict_request, rest
 from mnist_course.serving.config import Batching
 from mnist_course.serving.loadtest import (
     DO_NOTHING_SERVER,
-    PREDICT,
-    LoadReport,
     digits_requests,
     record_profile,
     run_h2load,
+    run_in_child,
     run_load,
     runtime_floor,
 )
@@ -687,18 +685,24 @@ print(
 # goals met; 1: on an edge), and take the server settings (replicas × batching) whose best
 # point scores highest.
 #
-# Each chosen setting then gets fresh runs in an **open loop** (`open_loop` below): it offers a fixed
-# rate, 2,000 and 2,500 requests/s, whatever the server does, and counts each request's
-# latency from when it was due, so a server that falls behind shows its queue instead of
-# slowing the client down (a closed loop would). Requests still waiting after
-# half a second are cancelled and count as failures, and the p99 counts each failure at
-# that half second, a lower bound on what its user waited. Five runs of 15 s per (setting, load), in
-# alternating order, give an interval over runs; a verdict reads its edges: the p99's upper
-# bound and the throughput's lower bound. An open loop cannot answer more than it is
-# offered, so at 2,000 offered the throughput half sits on its edge by construction: C10
-# is judged at 2,500 offered, where a server that keeps up answers well over 2,000 a second
-# and its tail is measured at that rate; the 2,000 runs show the tail at exactly the
-# claimed rate.
+# Each chosen setting then gets fresh runs in an **open loop** (`loadtest.run_in_child`): it
+# offers a fixed rate, 2,000 and 2,500 requests/s, whatever the server does, and counts each
+# request's latency from when it was due, so a server that falls behind shows its queue
+# instead of slowing the client down (a closed loop would). Requests still waiting after
+# half a second fail, and the p99 counts each failure at that half second, a lower bound on
+# what its user waited. Five runs of 15 s per (setting, load), in alternating order, give
+# an interval over runs; a verdict reads its edges: the p99's upper bound and the
+# throughput's lower bound. An open loop cannot answer more than it is offered, so at 2,000
+# offered the throughput half sits on its edge by construction: C10 is judged at 2,500
+# offered, where a server that keeps up answers well over 2,000 a second and its tail is
+# measured at that rate; the 2,000 runs show the tail at exactly the claimed rate.
+#
+# Each run goes in a process of its own because of a client bug worth knowing: under
+# overload, grpc.aio (gRPC's asyncio client) can lose a call whose deadline has passed. It
+# never returns, and cancelling it or closing the channel can block the event loop for good
+# (this chapter's first open-loop runs hung that way). The child counts a call still out a
+# second after the last deadline as DEADLINE_EXCEEDED, saves its report and exits without
+# closing anything; one that overstays is killed.
 
 # %% tags=["nbval-ignore-output"]
 # needs: nginx prometheus
@@ -768,47 +772,6 @@ def p99_counting_failures(report) -> float:
     return float(np.percentile(np.concatenate([report.latencies_ms, failed]), 99))
 
 
-async def open_loop(
-    target: str, bodies: list[bytes], rate: float, duration: float, timeout: float
-) -> LoadReport:
-    """Offer ``rate`` requests/s for ``duration`` s, each timed from when it was due.
-
-    ``loadtest.run_load(rate=...)`` does this too, but under overload grpc.aio can lose
-    a call whose deadline passed (it never returns): here ``asyncio.wait_for`` guards
-    each call, so a lost one counts as DEADLINE_EXCEEDED instead of stopping the run."""
-    latencies, starts, errors = [], [], Counter()
-    async with grpc.aio.insecure_channel(target) as aio_channel:
-        call = aio_channel.unary_unary(PREDICT)
-        await aio_channel.channel_ready()
-        t0 = time.perf_counter()
-
-        async def one(index: int, due: float) -> None:
-            try:
-                await asyncio.wait_for(
-                    call(bodies[index % len(bodies)], timeout=timeout), timeout + 0.5
-                )
-            except grpc.aio.AioRpcError as error:
-                errors[error.code().name] += 1
-                return
-            except asyncio.TimeoutError:  # lost by grpc.aio: its deadline had passed
-                errors["DEADLINE_EXCEEDED"] += 1
-                return
-            latencies.append((time.perf_counter() - due) * 1e3)
-            starts.append(due - t0)
-
-        tasks, index = [], 0
-        while (due := t0 + index / rate) < t0 + duration:
-            if (delay := due - time.perf_counter()) > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(index, due)))
-            index += 1
-        await asyncio.gather(*tasks)
-        seconds = time.perf_counter() - t0
-    return LoadReport(
-        target, seconds, np.asarray(latencies), errors, np.asarray(starts)
-    )
-
-
 def in_flight(report) -> float:
     """Requests in flight on average over the run (Little's law, L = sum of latencies /
     time): each request adds its latency to the total time spent in flight."""
@@ -834,8 +797,12 @@ for row in chosen[::-1]:  # the first-ranked last: its stack stays up for what f
         for load in S["c10_loads"][:: 1 if round_ % 2 == 0 else -1]:
             account = row is top and load == S["c10_loads"][0]
             before = (stack.cpu_seconds(), os.times(), replica_cpu(stack))
-            report = await open_loop(
-                stack.grpc_target, requests, load, S["c10_s"], C10_TIMEOUT_S
+            report = run_in_child(  # an open loop, in a process of its own
+                stack.grpc_target,
+                requests,
+                rate=load,
+                duration=S["c10_s"],
+                timeout=C10_TIMEOUT_S,
             )
             after = (stack.cpu_seconds(), os.times(), replica_cpu(stack))
             answered = max(report.ok, 1)

@@ -445,9 +445,12 @@ def _child(folder: str, args: argparse.Namespace) -> None:
     from pathlib import Path
 
     requests = pickle.loads((Path(folder) / "requests").read_bytes())
-    report = asyncio.run(run_load(args.target, requests, rate=args.rate,
-                                  duration=args.duration, timeout=args.timeout,
-                                  warmup=args.warmup, concurrency=args.concurrency))
+    # not asyncio.run: at its end it cancels the tasks still pending and waits for them,
+    # which is where lost calls hang; this loop is simply abandoned by os._exit
+    loop = asyncio.new_event_loop()
+    report = loop.run_until_complete(run_load(
+        args.target, requests, rate=args.rate, duration=args.duration,
+        timeout=args.timeout, warmup=args.warmup, concurrency=args.concurrency))
     np.savez(Path(folder) / "report.npz", seconds=report.seconds,
              latencies_ms=report.latencies_ms, starts_s=report.starts_s,
              errors=json.dumps(dict(report.errors)))
