@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from mnist_course.course import claims
+from mnist_course.course.notebooks import STAMP_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,7 +21,7 @@ def requirement_lines(path):
 
 def test_requirements_use_compatible_ranges():
     for line in requirement_lines("requirements.txt"):
-        if line.startswith("-e"):
+        if line.startswith(("-e", "-c")):
             continue
         if line.startswith("jupyter-book"):  # below 2 on purpose: CONTRIBUTING.md
             assert line.split("#")[0].strip() == "jupyter-book>=1.0.4,<2", line
@@ -39,11 +40,30 @@ def test_package_dependencies_agree_with_requirements():
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pins = {re.split("[~=<>]", line)[0].lower(): line
-            for line in requirement_lines("requirements.txt") if not line.startswith("-e")}
+            for line in requirement_lines("requirements.txt")
+            if not line.startswith(("-e", "-c"))}
     for dependency in project["dependencies"]:
         name = re.split("[~=<>]", dependency)[0].lower()
         assert pins.get(name) == dependency, (
             f"pyproject.toml says {dependency!r}, requirements.txt {pins.get(name)!r}")
+
+
+def test_installs_get_the_versions_the_committed_runs_used():
+    """requirements.txt reads constraints.txt, which pins every library a committed stamp
+    records at the version it records: a clean clone installs what the outputs came from."""
+    assert "-c constraints.txt" in requirement_lines("requirements.txt")
+    pins = {}
+    for line in requirement_lines("constraints.txt"):
+        name, sep, version = line.partition("==")
+        assert sep and version, f"constraints.txt: pin {line!r} exactly, with =="
+        pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    for path in sorted(ROOT.glob("chapters/*.ipynb")) + sorted(ROOT.glob("solutions/*.ipynb")):
+        stamp = json.loads(path.read_text())["metadata"].get(STAMP_KEY, {})
+        for dist, version in stamp.get("libraries", {}).items():
+            assert pins.get(re.sub(r"[-_.]+", "-", dist).lower()) == version, (
+                f"{path.name} ran with {dist} {version}, constraints.txt pins"
+                f" {pins.get(dist.lower())}: re-run it or refresh constraints.txt"
+                " (CONTRIBUTING.md, \"Upgrade a library\")")
 
 
 def test_the_wheel_holds_every_module(tmp_path):
@@ -232,6 +252,41 @@ def test_notebook_code_fits_88_columns():
                 if len(line) > 88:
                     long.append(f"{path.name} cell {i}: {len(line)} columns: {line[:60]}...")
     assert not long, "\n".join(long)
+
+
+TABLE_BUILDERS = ("claims_table", "markdown_table")
+
+
+def dropped_tables(source: str) -> list[str]:
+    """Tables a cell builds and throws away: a ``claims_table(...)`` or ``markdown_table(...)``
+    statement that is not the cell's last (only the last expression is displayed)."""
+    import ast
+
+    code = "\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+    )
+    body = ast.parse(code).body
+    return [
+        f"line {stmt.lineno}: {stmt.value.func.id}(...)"
+        for stmt in body[:-1]
+        if isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Call)
+        and getattr(stmt.value.func, "id", None) in TABLE_BUILDERS
+    ]
+
+
+def test_a_table_is_shown_not_dropped():
+    """A table in the middle of a cell is built and lost (chapter 06's claims once vanished
+    from the ledger that way): it is the cell's last expression or goes through display()."""
+    assert dropped_tables("markdown_table([], [])\nprint(1)") == ["line 1: markdown_table(...)"]
+    assert not dropped_tables("print(1)\ndisplay(claims_table([]))\nclaims_table([])")
+    dropped = []
+    for path in sorted(ROOT.glob("chapters/*.ipynb")) + sorted(ROOT.glob("solutions/*.ipynb")):
+        for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+            if cell["cell_type"] == "code":
+                dropped += [f"{path.name} cell {i}, {d}"
+                            for d in dropped_tables("".join(cell["source"]))]
+    assert not dropped, "wrap these in display(...):\n" + "\n".join(dropped)
 
 
 def test_no_two_modules_share_a_name_or_differ_by_a_plural():
