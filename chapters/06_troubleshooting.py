@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -65,6 +65,7 @@ tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import display
 from keras import layers
 from sklearn.metrics import balanced_accuracy_score, f1_score, recall_score
 from sklearn.utils.class_weight import compute_class_weight
@@ -313,7 +314,7 @@ def interval_text(values, unit=""):
     return f"{m.estimate:.1f}{unit} ({m.low:.1f} to {m.high:.1f})"
 
 
-markdown_table(
+display(markdown_table(
     ["treatment", "train, %", "validation, %", "gap, points", "test, %", "epochs run"],
     [
         [name]
@@ -324,7 +325,7 @@ markdown_table(
         + [", ".join(str(overfit[name, s][1]["epochs"]) for s in seeds)]
         for name in TREATMENTS
     ],
-)
+))
 mean_of = {
     name: {k: np.mean([overfit[name, s][1][k] for s in seeds]) for k in ("gap", "test")}
     for name in TREATMENTS
@@ -432,13 +433,13 @@ keep = np.concatenate([
 x_tail, y_tail = x_train[keep], y_train[keep]
 counts = np.bincount(y_tail, minlength=10)
 weights = compute_class_weight("balanced", classes=np.arange(10), y=y_tail)
-markdown_table(
+display(markdown_table(
     ["digit"] + list(range(10)),
     [
         ["images in the long-tailed set"] + counts.tolist(),
         ["balanced class weight"] + [f"{w:.2f}" for w in weights],
     ],
-)
+))
 
 
 # %% tags=["nbval-ignore-output"]
@@ -507,13 +508,13 @@ imbalance = {
 }
 print(f"{len(imbalance)} runs in {time.perf_counter() - start:.0f} s")
 METRICS = list(imbalance[METHODS[0], SEED])
-markdown_table(
+display(markdown_table(
     ["method"] + [f"{k}, %" for k in METRICS],
     [
         [m] + [interval_text([imbalance[m, s][k] for s in seeds]) for k in METRICS]
         for m in METHODS
     ],
-)
+))
 rare_recall = {
     m: np.mean([imbalance[m, s]["rare digits' recall"] for s in seeds]) for m in METHODS
 }
@@ -736,7 +737,7 @@ prune_rows = {
     name: row(m, f"pruned{i}") for i, (name, m) in enumerate(pruned_models.items())
 }
 print(f"pruned and measured in {time.perf_counter() - start:.0f} s")
-markdown_table(
+display(markdown_table(
     [
         "model",
         "sparsity of prunable weights, %",
@@ -754,7 +755,7 @@ markdown_table(
         ]
         for n, r in prune_rows.items()
     ],
-)
+))
 dense_row = prune_rows["dense (not pruned)"]
 top_row = prune_rows[f"magnitude, {max(SPARSITIES):.0%}"]
 print(
@@ -947,7 +948,7 @@ for name, (predict, path) in tqdm(RUNTIMES.items(), desc="runtimes"):
         f"{100 * agree.argmax:.2f}",
         f"{agree.max_difference:.1e}",
     ]
-markdown_table(
+display(markdown_table(
     [
         "runtime",
         "p50, ms",
@@ -958,7 +959,7 @@ markdown_table(
         "max probability difference",
     ],
     list(runtime_rows.values()),
-)
+))
 fastest = min(latencies, key=lambda n: latencies[n]["p50"])
 print(
     f"Single-image p50 on {here}: the fastest is {fastest}"
@@ -1304,7 +1305,7 @@ if available:  # measured by the TensorRT cell: FP16 against TensorFlow's p50
     )
 else:
     print(f"TensorRT: not measured here ({reason}); no row for it.")
-claims_table(rows_06)
+display(claims_table(rows_06))
 print(
     "; ".join(f"{row.id} {row.verdict.verdict}" for row in rows_06)
     + ". Each row is in the course's ledger (book/claims.md)."
