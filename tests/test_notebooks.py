@@ -121,9 +121,14 @@ def test_empty_displays_are_dropped():
         {"output_type": "display_data", "metadata": {},
          "data": {"text/html": ["<b>x</b>"], "text/plain": ["x"]}},
         {"output_type": "display_data", "metadata": {}, "data": {"text/plain": ["42"]}},
+        {"output_type": "display_data", "metadata": {},  # display(claims_table(...))
+         "data": {"application/x+json": [{"id": "C1"}], "text/plain": ["C1"]}},
+        {"output_type": "display_data", "metadata": {},
+         "data": {"application/x+json": [], "text/plain": ["nothing"]}},
     ]
     kept = notebooks.coalesce_streams(outputs)
-    assert [o["data"].get("text/html") for o in kept] == [["<b>x</b>"], None]
+    assert [o["data"].get("text/html") for o in kept] == [["<b>x</b>"], None, None]
+    assert kept[-1]["data"]["application/x+json"] == [{"id": "C1"}]
 
 
 # -- the stamp sees the package and the libraries --------------------------------------------

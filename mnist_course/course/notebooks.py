@@ -171,7 +171,15 @@ def _empty_display(out: dict) -> bool:
     data = out.get("data", {})
     rich = {k: v for k, v in data.items() if k != "text/plain"}
     return (out.get("output_type") == "display_data" and bool(rich)
-            and not any("".join(v) if isinstance(v, list) else v for v in rich.values()))
+            and not any(_text(v) for v in rich.values()))
+
+
+def _text(value):
+    """A MIME bundle's value: text (a string or, as nbformat stores it, a list of lines),
+    or JSON (``application/*+json``: any structure, empty only if falsy)."""
+    if isinstance(value, list) and all(isinstance(line, str) for line in value):
+        return "".join(value)
+    return value
 
 
 def coalesce_streams(outputs: list[dict]) -> list[dict]:
