@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -605,6 +606,35 @@ def test_open_loop_in_a_child_offers_its_rate_and_leaves_nothing_behind(server):
     assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
     with pytest.raises(ValueError, match="loopback"):
         loadtest.run_in_child("192.0.2.1:8500", requests, rate=1, duration=1)
+
+
+@pytest.mark.parametrize("crashes, saves_first, calls", [
+    (1, False, 2),  # aborted before saving: repeated once in a fresh child
+    (1, True, 1),  # aborted after saving its report: the report stands
+    (2, False, None),  # aborted twice: an error naming the failure
+])
+def test_a_load_child_that_gRPC_aborts_is_repeated_once(monkeypatch, capsys, crashes,
+                                                         saves_first, calls):
+    seen = []
+
+    def fake_run(command, **kwargs):
+        seen.append(command)
+        folder = Path(command[command.index("--child") + 1])
+        if len(seen) > crashes or saves_first:
+            np.savez(folder / "report.npz", seconds=1.0, latencies_ms=np.array([2.0]),
+                     starts_s=np.array([0.0]), errors="{}")
+        code = -6 if len(seen) <= crashes else 0
+        return subprocess.CompletedProcess(command, code, "", "E epoll_wait error: Bad fd")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    if calls is None:
+        with pytest.raises(RuntimeError, match=r"load child failed \(-6\)"):
+            loadtest.run_in_child("127.0.0.1:1", [b""], rate=1, duration=1)
+        assert len(seen) == 2
+        return
+    report = loadtest.run_in_child("127.0.0.1:1", [b""], rate=1, duration=1)
+    assert len(seen) == calls and report.ok == 1
+    assert ("repeats the run" in capsys.readouterr().err) == (calls == 2)
 
 
 def test_new_version_is_served_and_old_one_unloaded_under_load(server):
