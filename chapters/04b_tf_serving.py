@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -1483,6 +1483,7 @@ claims_table([
 ])
 
 # %% tags=["nbval-ignore-output"]
+# needs: nginx prometheus
 parts = {p["part"]: p for p in c10_verdict.record["parts"]}
 print(
     f"C10 is {c10_verdict.verdict}: on this machine the rule says"
