@@ -996,8 +996,8 @@ for claim, verdict, kinds in (
         print(
             f"{claim} waits for "
             + ", ".join(
-                f"the {kind} model of seed {seed} (up {rise[kind, seed]:+.2f} points over"
-                f" its last {quarter} epochs, one standard error is {val_se:.2f})"
+                f"the {kind} model of seed {seed} (up {rise[kind, seed]:+.2f} points"
+                f" over its last {quarter} epochs, one standard error is {val_se:.2f})"
                 for kind, seed in rising
             )
             + f": a run with more epochs than {S['epochs']} per model (the same seeds,"
