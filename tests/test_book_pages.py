@@ -47,13 +47,15 @@ def _browse(page: Path) -> str:
 
 
 def _expected(nb_path: Path) -> dict[str, int]:
-    """Tables (Markdown cells and Markdown outputs), figures and errors of a notebook."""
+    """Tables (Markdown cells and Markdown outputs), figures (image outputs and Markdown
+    images) and errors of a notebook."""
     nb = json.loads(nb_path.read_text())
     tables = figures = errors = 0
     for cell in nb["cells"]:
         source = "".join(cell["source"])
         if cell["cell_type"] == "markdown":
             tables += len(re.findall(r"(?m)^\|(?:\s*:?-+:?\s*\|)+\s*$", source))
+            figures += len(re.findall(r"!\[[^\]]*\]\([^)]+\)", source))  # ![alt](file)
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             markdown = "".join(data.get("text/markdown", ""))
