@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.utils import canonicalize_name
 
 from mnist_course.course import claims
 from mnist_course.course.notebooks import STAMP_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted(ROOT.glob("chapters/*.ipynb")) + sorted(ROOT.glob("solutions/*.ipynb"))
 
 
 def requirement_lines(path):
@@ -56,13 +58,14 @@ def test_installs_get_the_versions_the_committed_runs_used():
     for line in requirement_lines("constraints.txt"):
         name, sep, version = line.partition("==")
         assert sep and version, f"constraints.txt: pin {line!r} exactly, with =="
-        pins[re.sub(r"[-_.]+", "-", name).lower()] = version
-    for path in sorted(ROOT.glob("chapters/*.ipynb")) + sorted(ROOT.glob("solutions/*.ipynb")):
+        pins[canonicalize_name(name)] = version
+    for path in NOTEBOOKS:
         stamp = json.loads(path.read_text())["metadata"].get(STAMP_KEY, {})
         for dist, version in stamp.get("libraries", {}).items():
-            assert pins.get(re.sub(r"[-_.]+", "-", dist).lower()) == version, (
+            pinned = pins.get(canonicalize_name(dist))
+            assert pinned == version, (
                 f"{path.name} ran with {dist} {version}, constraints.txt pins"
-                f" {pins.get(dist.lower())}: re-run it or refresh constraints.txt"
+                f" {pinned}: re-run it or refresh constraints.txt"
                 " (CONTRIBUTING.md, \"Upgrade a library\")")
 
 
@@ -244,7 +247,7 @@ def test_notebook_code_fits_88_columns():
     import json
 
     long = []
-    for path in sorted(ROOT.glob("chapters/*.ipynb")) + sorted(ROOT.glob("solutions/*.ipynb")):
+    for path in NOTEBOOKS:
         for i, cell in enumerate(json.loads(path.read_text())["cells"]):
             if cell["cell_type"] != "code":
                 continue
@@ -281,7 +284,7 @@ def test_a_table_is_shown_not_dropped():
     assert dropped_tables("markdown_table([], [])\nprint(1)") == ["line 1: markdown_table(...)"]
     assert not dropped_tables("print(1)\ndisplay(claims_table([]))\nclaims_table([])")
     dropped = []
-    for path in sorted(ROOT.glob("chapters/*.ipynb")) + sorted(ROOT.glob("solutions/*.ipynb")):
+    for path in NOTEBOOKS:
         for i, cell in enumerate(json.loads(path.read_text())["cells"]):
             if cell["cell_type"] == "code":
                 dropped += [f"{path.name} cell {i}, {d}"
