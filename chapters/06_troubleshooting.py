@@ -367,7 +367,7 @@ for name in list(TREATMENTS)[1:]:
     )
     remedy[name] = (gap, val, test)
 best = max(remedy, key=lambda n: remedy[n][1].estimate)  # chosen on validation
-markdown_table(
+display(markdown_table(
     [
         "treatment",
         "gap change, points (95% interval)",
@@ -379,9 +379,7 @@ markdown_table(
         + [f"{d.estimate:+.1f} ({d.low:+.1f} to {d.high:+.1f})" for d in diffs]
         for n, diffs in remedy.items()
     ],
-)
-
-# %% tags=["nbval-ignore-output"]
+))
 smallest_gap = min(remedy, key=lambda n: remedy[n][0].estimate)
 print(
     f"Chosen on validation, the best remedy is {best}"
@@ -440,6 +438,14 @@ display(markdown_table(
         ["balanced class weight"] + [f"{w:.2f}" for w in weights],
     ],
 ))
+rare, common = counts.argmin(), counts.argmax()
+print(
+    f"Digit {rare} keeps {counts[rare]:,} images and digit {common} {counts[common]:,}"
+    f" ({counts[common] / counts[rare]:.0f}x as many); 'balanced' weighs each image by"
+    f" the inverse of its class's share, so an image of {rare} counts"
+    f" {weights[rare] / weights[common]:.0f}x one of {common} in the loss, the same"
+    " ratio: every class then pulls on the weights with the same total force."
+)
 
 
 # %% tags=["nbval-ignore-output"]
