@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -65,6 +65,7 @@ from mnist_course.course.profile import (
 tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import display
 
 from mnist_course import data, export, models, training
 from mnist_course.course import claims
@@ -232,9 +233,9 @@ rows_inside = [
     ]
     for d in int8.interpreter.get_tensor_details()
 ]
-markdown_table(["tensor", "dtype", "shape", "scale", "zero point"], rows_inside)
-
-# %%
+display(
+    markdown_table(["tensor", "dtype", "shape", "scale", "zero point"], rows_inside)
+)
 in_scale, in_zero = int8.input["quantization"]
 raw_bytes = np.isclose(in_scale, 1 / 255, rtol=1e-3) and in_zero == 0
 print(
@@ -334,7 +335,7 @@ for name, r in rows.items():
         f"{reference['latency']['p50'] / r['latency']['p50']:.3g}x",
         f"{r['throughput']:,.0f}",
     ])
-markdown_table(
+display(markdown_table(
     [
         "model",
         "KB",
@@ -347,17 +348,7 @@ markdown_table(
         "images/s",
     ],
     table,
-)
-
-# %% [markdown]
-# Read the table with chapter 01 in mind. Bytes and arithmetic are not time: on a desktop CPU,
-# XNNPACK's float32 kernels are heavily tuned, and at 28x28 with a model this small much of
-# each call is fixed overhead (setting the input, dispatching a handful of operators). Integer
-# kernels pay off on devices with fast int8 units and little memory bandwidth, and on
-# integer-only accelerators, where a float model cannot run at all. Whether the size ratios
-# transfer to a larger model is measured below, not assumed.
-
-# %% tags=["nbval-ignore-output"]
+))
 lite_rows = {n: r for n, r in rows.items() if n.startswith("tflite")}
 fastest = min(lite_rows, key=lambda n: lite_rows[n]["latency"]["p50"])
 smallest = min(lite_rows, key=lambda n: lite_rows[n]["kb"])
@@ -372,6 +363,14 @@ print(
     " float32's speed in this back-to-back measurement (the claims check times the two"
     " in alternating rounds)."
 )
+
+# %% [markdown]
+# Read the table with chapter 01 in mind. Bytes and arithmetic are not time: on a desktop CPU,
+# XNNPACK's float32 kernels are heavily tuned, and at 28x28 with a model this small much of
+# each call is fixed overhead (setting the input, dispatching a handful of operators). Integer
+# kernels pay off on devices with fast int8 units and little memory bandwidth, and on
+# integer-only accelerators, where a float model cannot run at all. Whether the size ratios
+# transfer to a larger model is measured below, not assumed.
 
 # %% tags=["nbval-ignore-output"]
 fig, ax = plt.subplots(figsize=(6, 4))
@@ -475,7 +474,7 @@ for variant in export.VARIANTS:
         "runtime": before_kb / 1024,
         "model": (after_kb - before_kb) / 1024,
     }
-markdown_table(
+display(markdown_table(
     [
         "variant",
         "file (MB)",
@@ -493,9 +492,7 @@ markdown_table(
         ]
         for v, m in memory_mb.items()
     ],
-)
-
-# %% tags=["nbval-ignore-output"]
+))
 runtime_mb = [m["runtime"] for m in memory_mb.values()]
 growth_mb = {v: m["model"] for v, m in memory_mb.items()}
 growth_spread = max(growth_mb.values()) - min(growth_mb.values())
@@ -577,12 +574,10 @@ size_rows = [
         wide_kb["int8"],
     ],
 ]
-markdown_table(
+display(markdown_table(
     ["model", "parameters", "float32 (KB)", "int8 (KB)", "float32 / int8"],
     [[m, n, f"{a:,.0f}", f"{b:,.0f}", f"{a / b:.2f}x"] for m, n, a, b in size_rows],
-)
-
-# %% tags=["nbval-ignore-output"]
+))
 small_ratio = size_rows[0][2] / size_rows[0][3]
 wide_ratio = wide_kb["float32"] / wide_kb["int8"]
 print(
@@ -654,7 +649,7 @@ c14 = claims.judge(
         "memory": claims.exact(model_mb, 1 / 1024, "file + interpreter growth"),
     },
 )
-claims_table([
+display(claims_table([
     Claim(
         "C9",
         f"{wide_kb['float32'] / 1024:.2f} MB -> {wide_kb['int8'] / 1024:.2f} MB "
@@ -684,7 +679,14 @@ claims_table([
         " larger models; the runtime itself (Python, NumPy, LiteRT) is not counted"
         " against the model.",
     ),
-])
+]))
+print(
+    f"C9 is {c9.verdict}: the size ratio {size_factor.estimate:.2f}x against the"
+    f" article's 3.8x, int8 {speed_factor.low:.2f}x to {speed_factor.high:.2f}x"
+    f" float32's speed against its 2.5x. C13 is {c13.verdict} and C14 {c14.verdict}:"
+    f" int8's p99 of {i8['latency']['p99']:.2f} ms is {50 / i8['latency']['p99']:.0f}x"
+    f" inside 50 ms, and its {model_mb:.2f} MB {10 / model_mb:.0f}x inside 10 MB."
+)
 
 # %% [markdown]
 # ## Exercises
@@ -718,19 +720,23 @@ def int8_converter(saved_model_dir: str, representative: np.ndarray) -> bytes:
 check.int8_converter(int8_converter)
 
 # %% [markdown]
-# **Exercise 3.** Which operator of the int8 model does the most work? Write
-# `heaviest_op(interpreter)` returning the index of the operator with the most
-# multiply-accumulates, computed from tensor shapes (`interpreter._get_ops_details()` and
-# `interpreter.get_tensor_details()`). Then time the model with that layer made narrower and
-# see whether the latency follows.
+# **Exercise 3.** One image per call is the slowest way to use a model: every call pays a
+# fixed cost (setting the input, dispatching the operators) before any arithmetic. Write
+# `throughput_curve(predict, images, batch_sizes, rounds)` returning `{batch size: images
+# per second}`: in each of `rounds` rounds, one timed call `predict(images[:b])` per size
+# (after one untimed warm-up call per size), and the median over the rounds. Visit the
+# sizes in an order that changes between rounds, as the claims check does for float32 and
+# int8, so that a machine slowing down during the run does not favour the sizes timed
+# first. Then run it on `tflite_models["int8"].predict` and read where the curve flattens:
+# from that batch size on, the fixed cost is paid off.
 
 
 # %%
-def heaviest_op(interpreter) -> int:
+def throughput_curve(predict, images, batch_sizes, rounds) -> dict:
     raise NotImplementedError
 
 
-check.heaviest_op(heaviest_op)
+check.throughput_curve(throughput_curve)
 
 # %% [markdown]
 # ## Cleaning up

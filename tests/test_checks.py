@@ -1,5 +1,7 @@
 """Exercise checkers: lenient in chapters (explain, never raise), strict in solutions."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -152,10 +154,23 @@ def test_int8_converter_rejects_a_float_model():
     assert any("not uint8" in p for p in result.problems)
 
 
-def test_heaviest_op_modes():
-    assert not ch04a.check.heaviest_op(lambda interpreter: 0).passed
-    with pytest.raises(AssertionError, match="heaviest_op"):
-        ch04a.strict_check.heaviest_op(lambda interpreter: -1)
+def test_throughput_curve_modes():
+    def fixed_order(predict, images, batch_sizes, rounds):
+        out = {b: [] for b in batch_sizes}
+        for _ in range(rounds):
+            for b in batch_sizes[::-1]:  # always the same order, even if not ascending
+                start = time.perf_counter()
+                predict(images[:b])
+                out[b].append(b / (time.perf_counter() - start))
+        return {b: float(np.median(v)) for b, v in out.items()}
+
+    result = ch04a.check.throughput_curve(fixed_order)
+    assert not result.passed and any("same order" in p for p in result.problems)
+    per_call = ch04a.check.throughput_curve(
+        lambda predict, images, sizes, rounds: {b: 1.0 for b in sizes})
+    assert not per_call.passed and any("batch 64" in p for p in per_call.problems)
+    with pytest.raises(AssertionError, match="throughput_curve"):
+        ch04a.strict_check.throughput_curve(lambda predict, images, sizes, rounds: [])
 
 
 # -- chapter 03 ----------------------------------------------------------------------------
@@ -322,16 +337,6 @@ def test_a_call_the_inspection_misses_meets_the_stub():
 
     assert tuning.search_space.__module__ == "mnist_course.tuning"  # restored afterwards
     assert "lr" in tuning.search_space()
-
-
-def test_heaviest_op_accepts_every_tied_operator(monkeypatch):
-    from mnist_course import export
-
-    monkeypatch.setattr(export.TFLiteModel, "op_macs",
-                        lambda self: [(0, "CONV_2D", 10), (1, "CONV_2D", 50), (2, "FC", 50)])
-    assert ch04a.check.heaviest_op(lambda interpreter: 1).passed
-    assert ch04a.check.heaviest_op(lambda interpreter: 2).passed
-    assert not ch04a.check.heaviest_op(lambda interpreter: 0).passed
 
 
 def test_attack_evaluation_bounds_the_perturbation_by_epsilon():

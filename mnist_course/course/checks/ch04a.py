@@ -1,5 +1,5 @@
 """Checkers of chapter 04a (TFLite quantisation): input quantisation, the int8
-converter, the heaviest operator."""
+converter, a throughput curve timed in alternating rounds."""
 
 from __future__ import annotations
 
@@ -72,31 +72,45 @@ class Checks(Checker):
                                 "representative data scaled like the training data?")
         return self._report("int8_converter", problems)
 
-    def heaviest_op(self, fn: Callable) -> Result:
-        """``fn(interpreter)`` returns the index of the operator with the most MACs."""
-        import tempfile
+    def throughput_curve(self, fn: Callable) -> Result:
+        """``fn(predict, images, batch_sizes, rounds)`` returns ``{batch size: images/s}``,
+        the median over rounds, with the sizes visited in an order that changes between
+        rounds. Probed with a stand-in model whose call costs a fixed 2 ms plus 0.05 ms an
+        image, so the right curve is known (timing noise is allowed a factor of 2)."""
+        import time
 
-        from mnist_course import export, models
+        calls = []
 
-        model = models.compact_cnn()
-        representative = np.random.default_rng(0).uniform(0, 1, (20, 28, 28, 1))
-        with tempfile.TemporaryDirectory() as folder:
-            saved = export.export_saved_model(model, folder, "probe", 1)
-            lite = export.TFLiteModel(export.to_tflite(saved, "int8", representative))
-        costs = lite.op_macs()
-        most = max(macs for _, _, macs in costs)
-        heaviest = {i for i, _, macs in costs if macs == most}  # ties: any of them is right
-        got, problem = attempt(fn, lite.interpreter)
+        def predict(batch):
+            calls.append(len(batch))
+            time.sleep(0.002 + 0.00005 * len(batch))
+            return np.zeros((len(batch), 10), np.float32)
+
+        sizes, rounds = [1, 8, 64], 4
+        images = np.zeros((64, 28, 28, 1), np.float32)
+        got, problem = attempt(fn, predict, images, sizes, rounds)
         if problem:
-            return self._report("heaviest_op", [problem])
+            return self._report("throughput_curve", [problem])
+        if not isinstance(got, dict) or sorted(got) != sizes:
+            return self._report("throughput_curve", [
+                f"return a dict keyed by the batch sizes {sizes}, got {got!r:.80}."])
         problems = []
-        if got not in heaviest:
-            named = {i: (name, macs) for i, name, macs in costs}
-            seen = named.get(got, ("not an operator index", 0))
-            problems.append(f"operator {got} ({seen[0]}, {seen[1]:,} MACs) is not the heaviest; "
-                            "count MACs from the output and weight shapes of each CONV_2D, "
-                            "DEPTHWISE_CONV_2D and FULLY_CONNECTED.")
-        return self._report("heaviest_op", problems)
+        for b in sizes:
+            right = b / (0.002 + 0.00005 * b)
+            if not right / 2 < float(got[b]) < right * 2:
+                problems.append(f"batch {b}: {float(got[b]):,.0f} images/s, expected about "
+                                f"{right:,.0f} (images per call over the call's seconds).")
+        timed = [b for b in calls if b in sizes]
+        if timed.count(64) < rounds:
+            problems.append(f"batch 64 was called {timed.count(64)} times for {rounds} rounds: "
+                            "time every size once in every round.")
+        visits = [b for k, b in enumerate(timed) if k == 0 or b != timed[k - 1]]
+        tail = visits[-len(sizes) * rounds:]
+        if len(tail) == len(sizes) * rounds and tail == tail[: len(sizes)] * rounds:
+            problems.append("every round visits the sizes in the same order, so a machine "
+                            "that slows down during the run favours the first sizes: "
+                            "reverse (or shuffle) the order in alternate rounds.")
+        return self._report("throughput_curve", problems)
 
 
 #: For the chapter: explains, never raises.
