@@ -1416,9 +1416,6 @@ axes[2].set(
 )
 axes[2].legend(fontsize=8)
 plt.show()
-
-# %% tags=["nbval-ignore-output"]
-# needs: nginx prometheus
 print(
     "failed requests during rollout:",
     sum(rollout.errors.values()),
@@ -1465,7 +1462,7 @@ others = [
     for (setting, load), row in sorted(c10_rows.items())
     if (setting, load) != (top_setting, max(S["c10_loads"]))
 ]
-claims_table([
+display(claims_table([
     Claim(
         "C10",
         f"at {max(S['c10_loads']):,} offered req/s: {span(judged['rps'], ',.0f')}"
@@ -1480,10 +1477,7 @@ claims_table([
         f" {os.cpu_count()} cores; the CPU split above shows what a larger machine"
         " would need.",
     ),
-])
-
-# %% tags=["nbval-ignore-output"]
-# needs: nginx prometheus
+]))
 parts = {p["part"]: p for p in c10_verdict.record["parts"]}
 print(
     f"C10 is {c10_verdict.verdict}: on this machine the rule says"
