@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -392,7 +392,7 @@ for kind in KINDS:
         f" {sum(converged[kind, s] for s in SEEDS)} of {len(SEEDS)} seeds (less than"
         f" one standard error of {len(y_val):,} validation images gained over the last"
         f" quarter); {np.mean([train_seconds[kind, s] for s in SEEDS]):.0f} s per"
-        f" embedding, {100 * S['steps']:,} training images each"
+        f" embedding, {100 * S['steps']:,} training images each."
     )
 
 # %% [markdown]
@@ -489,6 +489,12 @@ print(
 # ## Results on the novel digits
 
 
+# %% [markdown]
+# The table and the figure show means; whether one method beats another is decided on
+# their difference, seed by seed on the same episodes (t over the seeds; a difference
+# between two methods needs at least 5 seeds to be decided).
+
+
 # %% tags=["nbval-ignore-output"]
 N_PER_SEED = S["test_episodes"] * N_WAY * N_QUERY  # query answers per seed and setting
 
@@ -536,24 +542,13 @@ def accuracy_figure(results, title):
     return fig
 
 
-results_table(mnist_results)
-
-# %% tags=["nbval-ignore-output"]
+display(results_table(mnist_results))
 accuracy_figure(
     mnist_results,
     f"MNIST digits 5-9 (test split), {len(SEEDS)} seeds x {S['test_episodes']}"
     " episodes per point",
 )
 plt.show()
-
-
-# %% [markdown]
-# The table and the figure show means; whether one method beats another is decided on
-# their difference, seed by seed on the same episodes (t over the seeds; a difference
-# between two methods needs at least 5 seeds to be decided).
-
-
-# %% tags=["nbval-ignore-output"]
 def difference(results, a, b, k):
     """a minus b in points, seed by seed on the same episodes."""
     return claims.paired_difference(
@@ -761,9 +756,7 @@ print(
 uci_results, uci_answers, uci_features, uci_episodes = evaluate(
     x_uci_pool, y_uci_pool, offset=SEED + 1000
 )
-results_table(uci_results)
-
-# %% tags=["nbval-ignore-output"]
+display(results_table(uci_results))
 accuracy_figure(uci_results, "UCI digits 5-9 (another domain), same embeddings")
 plt.show()
 display(differences_table(uci_results))
@@ -834,7 +827,7 @@ SETTING = (
     f"5-way 10-shot, {len(SEEDS)} training seeds x {S['test_episodes']} test episodes"
     " each, interval t over seeds"
 )
-claims_table([
+display(claims_table([
     Claim(
         "C11",
         "strict protocol (novel digits 5-9 unseen: embedding trained on digits 0-4"
@@ -857,9 +850,7 @@ claims_table([
         "Not a few-shot result: the embedding was trained on thousands of images of the"
         " digits it is tested on; shown because the article names no protocol.",
     ),
-])
-
-# %% tags=["nbval-ignore-output"]
+]))
 print(
     f"C11 on the strict protocol is {verdicts['strict'].verdict}"
     f" ({c11['strict'].estimate:.1f}%); on the article's likely protocol it is"
