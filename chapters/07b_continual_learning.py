@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -125,13 +125,19 @@ val_curve = [
 ]
 n_test_images = len(split.y_test[: S["n_test"]])  # the five tasks' test images together
 print(f"profile {PROFILE}: {S}")
-markdown_table(
+display(markdown_table(
     ["task", "digits", "training images", "validation images", "test images"],
     [
         [i + 1, t.classes, f"{len(t.y):,}", f"{len(v.y):,}", f"{len(s.y):,}"]
         for i, (t, v, s) in enumerate(zip(train, val, test))
     ],
+))
+sizes = [len(t.y) for t in train]
+print(
+    f"{len(train)} tasks of two digits each, {min(sizes):,} to {max(sizes):,} training"
+    f" images per task ({sum(sizes):,} in all); every method sees them in this order."
 )
+
 
 # %% [markdown]
 # ## Two scenarios
@@ -165,6 +171,16 @@ print(
 )
 print(
     "class-incremental mask:               ", continual.output_mask(None)[0].astype(int)
+)
+competing = {
+    "task-incremental": int(continual.output_mask((4, 5))[0].sum()),
+    "class-incremental": int(continual.output_mask(None)[0].sum()),
+}
+print(
+    f"A task-incremental answer picks among {competing['task-incremental']} outputs,"
+    f" where guessing is right {1 / competing['task-incremental']:.0%} of the time; a"
+    f" class-incremental one among {competing['class-incremental']}"
+    f" ({1 / competing['class-incremental']:.0%} by guessing)."
 )
 
 # %% tags=["nbval-ignore-output"]
@@ -405,7 +421,7 @@ for s in continual.SCENARIOS:
         f"{s}: average accuracy {100 * continual.average_accuracy(R):.1f}%, "
         f"forgetting {100 * continual.forgetting(R):.1f} points; task 1 "
         f"{100 * R[0, 0]:.1f}% right after it was learned, "
-        f"{100 * R[-1, 0]:.1f}% at the end"
+        f"{100 * R[-1, 0]:.1f}% at the end."
     )
 print(f"{time.perf_counter() - start:.0f} s for the two runs")
 
@@ -455,8 +471,6 @@ for ax, s in zip(axes, continual.SCENARIOS):
     ax.legend()
 fig.tight_layout()
 plt.show()
-
-# %% tags=["nbval-ignore-output"]
 for s in continual.SCENARIOS:
     grid, lam = GRID[s], LAMBDA[s]
     k = grid.index(lam)
@@ -470,7 +484,7 @@ for s in continual.SCENARIOS:
         f"{s}: λ = {lam:g} is best on validation ({100 * tuning[s, lam]:.1f}%), "
         f"{where} the grid {grid[0]:g} to {grid[-1]:g}; its neighbours: "
         f"{', '.join(sides)}; the worst λ tried gives "
-        f"{100 * min(tuning[s, g] for g in grid):.1f}%"
+        f"{100 * min(tuning[s, g] for g in grid):.1f}%."
     )
 print(f"({len(tuning)} tuning runs, {time.perf_counter() - start:.0f} s)")
 
@@ -528,8 +542,6 @@ for ax, s in zip(axes, continual.SCENARIOS):
     ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
-
-# %% tags=["nbval-ignore-output"]
 CONVERGED = {key: converged(c) for key, c in curves.items()}
 not_yet = [f"{m} {s} (seed {seed})" for (m, s, seed), ok in CONVERGED.items() if not ok]
 print(
@@ -537,6 +549,7 @@ print(
     f"on every task ({S['checkpoints']} validation points per task, "
     f"{S['steps']:,} steps per task)"
     + (f"; not yet flat: {', '.join(not_yet)}" if not_yet else "")
+    + "."
 )
 
 # %% [markdown]
@@ -558,8 +571,6 @@ for row, s in zip(axes, continual.SCENARIOS):
         heatmap(ax, MEAN_R[method, s], f"{method}, {s}")
 fig.tight_layout()
 plt.show()
-
-# %% tags=["nbval-ignore-output"]
 above = np.triu_indices(len(train), k=1)
 below = np.tril_indices(len(train), k=-1)
 for s in continual.SCENARIOS:
@@ -571,9 +582,9 @@ for s in continual.SCENARIOS:
         + f"; tasks not yet learned (above the diagonal) score "
         f"{100 * np.mean([MEAN_R[m, s][above] for m in old]):.1f}% on average"
         + (
-            " (two outputs per question: guessing gives 50%)"
+            " (two outputs per question: guessing gives 50%)."
             if s == "task-incremental"
-            else " (their digits' outputs had never been trained)"
+            else " (their digits' outputs had never been trained)."
         )
     )
 
@@ -598,8 +609,6 @@ for ax in axes[-1]:
 axes[0, 0].legend(fontsize=7)
 fig.tight_layout()
 plt.show()
-
-# %% tags=["nbval-ignore-output"]
 for s in continual.SCENARIOS:
     first = {m: 100 * MEAN_R[m, s][:, 0] for m in ("naive", "EWC", "replay")}
     print(
@@ -608,7 +617,7 @@ for s in continual.SCENARIOS:
             f"{m} {v[0]:.1f}% to {v[-1]:.1f}% (lowest {v.min():.1f}%)"
             for m, v in first.items()
         )
-        + f"; kept best by {max(first, key=lambda m: first[m][-1])}"
+        + f"; kept best by {max(first, key=lambda m: first[m][-1])}."
     )
 
 # %% [markdown]
@@ -649,7 +658,7 @@ for s in continual.SCENARIOS:
     for method in METHODS:
         average, forgotten = summary(method, s)
         rows.append([s, method, show(average), show(forgotten)])
-markdown_table(
+display(markdown_table(
     [
         "scenario",
         "method",
@@ -657,9 +666,7 @@ markdown_table(
         "forgetting, points (95% interval)",
     ],
     rows,
-)
-
-# %% tags=["nbval-ignore-output"]
+))
 for s in continual.SCENARIOS:
     acc = {m: summary(m, s)[0] for m in METHODS}
     best = max(("naive", "EWC", "replay"), key=lambda m: acc[m].estimate)
@@ -668,7 +675,7 @@ for s in continual.SCENARIOS:
         f"{acc['joint'].estimate - acc[best].estimate:.1f} points below joint training "
         f"({show(acc['joint'])} %) and "
         f"{acc[best].estimate - acc['naive'].estimate:.1f} "
-        f"above naive fine-tuning ({show(acc['naive'])} %)"
+        f"above naive fine-tuning ({show(acc['naive'])} %)."
     )
 
 # %% [markdown]
@@ -702,6 +709,11 @@ for s in continual.SCENARIOS:
 # runs train longer per task (the line under the table says by how much), and their replay
 # buffer differs in detail.
 
+# %% [markdown]
+# Where ours differ, computed from the table above. The published numbers are rounded to
+# whole points, so each stands for the range within half a point of it; it agrees with ours
+# when that range and our interval overlap.
+
 # %% tags=["nbval-ignore-output"]
 published_length = (
     f"training length: published {continual.PUBLISHED_STEPS_PER_TASK:,} steps of "
@@ -722,13 +734,6 @@ display(
     )
 )
 print(published_length)
-
-# %% [markdown]
-# Where ours differ, computed from the table above. The published numbers are rounded to
-# whole points, so each stands for the range within half a point of it; it agrees with ours
-# when that range and our interval overlap.
-
-# %% tags=["nbval-ignore-output"]
 agreement = {}
 for method in METHODS:
     m = summary(method, "class-incremental")[0]
@@ -745,7 +750,7 @@ for method in METHODS:
 agreeing = [m for m in METHODS if agreement[m].startswith("agrees")]
 print(
     f"{len(agreeing)} of {len(METHODS)} published numbers agree with ours "
-    f"({', '.join(agreeing) or 'none'}), with {published_length}"
+    f"({', '.join(agreeing) or 'none'}), with {published_length}."
 )
 
 # %% [markdown]
@@ -811,16 +816,14 @@ rows_07b = [
     )
     for (method, s), claim_id in CLAIM_IDS.items()
 ]
-claims_table(rows_07b)
-
-# %% tags=["nbval-ignore-output"]
+display(claims_table(rows_07b))
 for row, (method, s) in zip(rows_07b, CLAIM_IDS):
     d = paired(method, s)
     print(
         f"{method} over naive, {s}: {d.estimate:+.1f} points "
         f"({d.low:+.1f} to {d.high:+.1f}): {row.verdict.verdict}"
     )
-print(f"(the published comparison above used {published_length})")
+print(f"The published comparison above used {published_length}.")
 
 # %% [markdown]
 # So "add new digit classes incrementally" is possible on MNIST to the degree the tables
@@ -918,5 +921,5 @@ print(
     f"{first.max()} of digit {first.argmax()} and {first[rare]} of the rarest digit "
     f"{rare}; the balanced buffer stores between {balanced.min()} and {balanced.max()} "
     f"of each digit (digit {rare}: {balanced[rare]}, all the stream had: "
-    f"{np.bincount(stream, minlength=10)[rare]})"
+    f"{np.bincount(stream, minlength=10)[rare]})."
 )
