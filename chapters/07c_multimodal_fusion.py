@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -132,7 +132,7 @@ print(
 # the last; dot size is pressure; grey lines join consecutive samples, which is a pen-up
 # move where the pen is lifted; a gap is a sample the sensor lost).
 
-# %%
+# %% tags=["nbval-ignore-output"]
 fig, axes = plt.subplots(2, 8, figsize=(14, 3.8))
 for i in range(8):
     axes[0, i].imshow(parts["train"][0][i], cmap="gray_r")
@@ -157,8 +157,6 @@ for i in range(8):
     axes[1, i].set(xlim=(0, 1), ylim=(1, 0), xticks=[], yticks=[], aspect="equal")
 axes[1, 0].set_ylabel("simulated\npen stream")
 plt.show()
-
-# %% tags=["nbval-ignore-output"]
 shown = pens["train"][:8]
 lost_shown = int((shown[..., PRESENT] == 0).sum())
 present_all = pens["train"][..., PRESENT] > 0
@@ -521,6 +519,10 @@ val_results = {
 print(f"evaluated in {time.perf_counter() - start:.0f} s")
 
 
+# %% [markdown]
+# Each cell: test accuracy, mean over the seeds with a 95% interval (t on the logit scale,
+# so it stays inside 0-100). What the table says, computed from it:
+
 # %% tags=["nbval-ignore-output"]
 def over_seeds(name, condition, table=None):
     """Mean accuracy over the seeds (%), its 95% interval kept inside 0-100 (a
@@ -537,17 +539,10 @@ def cell(name, condition):
     return f"{m.estimate:.1f} ({m.low:.1f} to {m.high:.1f})"
 
 
-markdown_table(
+display(markdown_table(
     ["model"] + [f"{c}, %" for c in CONDITIONS],
     [[name] + [cell(name, c) for c in CONDITIONS] for name in ROWS],
-)
-
-
-# %% [markdown]
-# Each cell: test accuracy, mean over the seeds with a 95% interval (t on the logit scale,
-# so it stays inside 0-100). What the table says, computed from it:
-
-# %% tags=["nbval-ignore-output"]
+))
 def mean_of(name, condition, table=None):
     return over_seeds(name, condition, table).estimate
 
@@ -599,7 +594,7 @@ else:
         f" {mean_of(best_fusion_corr, 'image corrupted') - pen_corr:.1f} points; the"
         " pen stream, computed from the clean image, is intact there by construction."
     )
-markdown_table(["what the table shows"], [[line] for line in lines])
+print("\n".join(line.replace("**", "") for line in lines))
 
 
 # %% [markdown]
@@ -651,7 +646,7 @@ for name in FUSIONS:
         if kept_image < 0.5
         else "no: works on either stream alone"
     )
-markdown_table(
+display(markdown_table(
     [
         "fusion",
         "image absent, %",
@@ -673,9 +668,7 @@ markdown_table(
         ]
         for name in FUSIONS
     ],
-)
-
-# %% tags=["nbval-ignore-output"]
+))
 collapsed = [n for n in FUSIONS if collapse[n] != "no: works on either stream alone"]
 md_gated = row_name("gated fusion", MODALITY_DROPOUT)
 print(
@@ -726,8 +719,6 @@ ax.set(
 )
 ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.08))
 plt.show()
-
-# %% tags=["nbval-ignore-output"]
 widest = max(
     ((n, c) for n in ROWS for c in CONDITIONS),
     key=lambda nc: over_seeds(*nc).high - over_seeds(*nc).low,
@@ -763,7 +754,7 @@ for kind in ("early fusion", "gated fusion"):
         md_rows.append(
             [kind, condition, f"{d.estimate:+.1f} ({d.low:+.1f} to {d.high:+.1f})"]
         )
-markdown_table(
+display(markdown_table(
     [
         "model",
         "condition",
@@ -771,10 +762,7 @@ markdown_table(
         "paired seeds)",
     ],
     md_rows,
-)
-
-
-# %% tags=["nbval-ignore-output"]
+))
 def direction(d):
     if d.n < claims.MIN_PAIRED_SEEDS:
         return "not decided (fewer than 5 paired seeds)"
@@ -792,6 +780,7 @@ for kind in ("early fusion", "gated fusion"):
         f" and image corrupted by {md_diff[kind, 'image corrupted'].estimate:+.1f} "
         f"({direction(md_diff[kind, 'image corrupted'])})."
     )
+
 
 # %% [markdown]
 # ## Claims check
@@ -887,9 +876,7 @@ rows_07c = [
         " image all zeros.",
     ),
 ]
-claims_table(rows_07c)
-
-# %% tags=["nbval-ignore-output"]
+display(claims_table(rows_07c))
 for row in rows_07c:
     print(f"{row.id} is {row.verdict.verdict}: {row.measured}. {row.verdict.why}")
 if pen_corr > mean_of(chosen_corr, "image corrupted"):
