@@ -70,6 +70,7 @@ tf = import_tensorflow()  # TensorFlow, without its C++ start-up log lines
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import display
 from keras import layers
 from scipy import stats
 
@@ -204,16 +205,14 @@ by_stage = {}
 for layer in probe.layers:
     stage = layer.name.split("_")[0]
     by_stage[stage] = by_stage.get(stage, 0) + layer.count_params()
-markdown_table(
+display(markdown_table(
     ["part", "parameters", "share"],
     [
         [stage, f"{n:,}", f"{n / probe.count_params():.1%}"]
         for stage, n in by_stage.items()
         if n
     ],
-)
-
-# %% tags=["nbval-ignore-output"]
+))
 largest = max(probe.layers, key=lambda layer: layer.count_params())
 strided = sum(
     layer.count_params() for layer in probe.layers if layer.name.endswith("conv3")
@@ -225,7 +224,6 @@ print(
     f" {strided / probe.count_params():.0%} together: learning to downsample is where"
     " this network spends its weights."
 )
-
 
 # %% [markdown]
 # ## The recipe
@@ -334,8 +332,6 @@ ax.set(
 )
 ax.legend()
 plt.show()
-
-# %% tags=["nbval-ignore-output"]
 print(
     f"after {S['decide_epochs']} epochs, augmentation"
     f" {'gains' if gain > 0 else 'loses'} {100 * abs(gain):.2f} points of validation"
@@ -387,8 +383,6 @@ axes[1].set(
 axes[1].legend()
 plt.tight_layout()
 plt.show()
-
-# %% tags=["nbval-ignore-output"]
 print(
     f"{final.count_params():,} parameters, {S['epochs']} epochs in"
     f" {history['seconds'] / 60:.1f} min ({history['seconds'] / S['epochs']:.0f} s per"
@@ -502,6 +496,7 @@ pairs = report.most_confused(np.array(final_report.confusion), k=3)
 print(
     f"{len(wrong)} errors, {len(shown)} shown (label->answer); the most frequent: "
     + ", ".join(f"{t}->{p} ({n})" for t, p, n in pairs)
+    + "."
 )
 
 # %% [markdown]
@@ -602,12 +597,10 @@ try:
 finally:
     server.stop()
 agree = np.mean(np.array(answers) == test_logits[: len(paths)].argmax(axis=1))
-markdown_table(
+display(markdown_table(
     ["path", "p50, ms", "p99, ms"],
     [[k, f"{v['p50']:.2f}", f"{v['p99']:.2f}"] for k, v in paths_e2e.items()],
-)
-
-# %% tags=["nbval-ignore-output"]
+))
 rest_ms, lite_ms = (paths_e2e[k] for k in paths_e2e)
 print(
     f"through REST a digit costs {rest_ms['p50']:.2f} ms at the median, "
@@ -705,8 +698,6 @@ for j, ax_col in enumerate(axes.T):
 fig.suptitle("Drawn test digits, and what each client makes of them (answers above)")
 plt.tight_layout()
 plt.show()
-
-# %% tags=["nbval-ignore-output"]
 print(
     f"Shrinking the whole canvas gets {skew_naive.estimate:.1%} of the {len(truth)}"
     " drawn"
@@ -841,7 +832,7 @@ def p99(samples):
 c12 = claims.judge(
     "C12", acc.scaled(100), converged={"the final model": final_converged}
 )
-claims_table([
+display(claims_table([
     Claim(
         "C12",
         f"{100 * acc.estimate:.2f}% (interval {100 * acc.low:.2f} to "
@@ -891,9 +882,7 @@ claims_table([
         ),
         f"The course's model, int8, on {here}, one thread.",
     ),
-])
-
-# %% tags=["nbval-ignore-output"]
+]))
 print(
     f"C12 is {c12.verdict}: {c12.why} This chapter ran in"
     f" {(time.perf_counter() - CHAPTER_START) / 60:.1f} minutes in the {PROFILE}"
