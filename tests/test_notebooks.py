@@ -238,3 +238,67 @@ def test_a_lesson_in_the_package_is_shown_from_its_live_source(chapter):
             f"{chapter} does not show the source of mnist_course.{name}: display it with "
             f"`Code(inspect.getsource(...))` where the chapter teaches it, then re-run the chapter"
         )
+
+
+# -- every table and figure is read aloud ----------------------------------------------------
+
+def _output_kind(output: dict) -> str | None:
+    """'figure', 'table' or 'sentence' for one stored output; None for anything else (a
+    progress bar, a bare list of numbers, source code)."""
+    from mnist_course.course.claims import CLAIMS_MIME
+
+    data = output.get("data", {})
+    if "image/png" in data or "image/svg+xml" in data:
+        return "figure"
+    markdown = "".join(data.get("text/markdown", ""))
+    if CLAIMS_MIME in data or ("|" in markdown and "---" in markdown):
+        return "table"
+    text = "".join(output.get("text", "")) or markdown
+    if any(len(line.split()) >= 6 and line.rstrip()[-1:] in ".!?:)"
+           for line in text.splitlines()):
+        return "sentence"
+    return None
+
+
+def unread_results(nb: dict) -> list[str]:
+    """Code cells whose last table or figure has no sentence printed after it in the cell.
+    A sentence in the next cell does not count: the book can page-break or reorder there,
+    and a learner re-running one cell sees the result without its reading."""
+    unread = []
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        kinds = [_output_kind(o) for o in cell.get("outputs", [])]
+        results = [k for k, kind in enumerate(kinds) if kind in ("figure", "table")]
+        if results and "sentence" not in kinds[results[-1] + 1:]:
+            unread.append(f"cell {i}: a {kinds[results[-1]]} with no sentence after it")
+    return unread
+
+
+def test_the_read_aloud_check_can_fail():
+    figure = {"output_type": "display_data", "data": {"image/png": "", "text/plain": ""}}
+    table = {"output_type": "execute_result",
+             "data": {"text/markdown": "| a |\n|---|\n| 1 |", "text/plain": ""}}
+    reading = {"output_type": "stream", "name": "stdout",
+               "text": "The plain model wins by 0.4 points on 10,000 digits.\n"}
+    bar = {"output_type": "stream", "name": "stderr", "text": "fit: 100%|████| 8/8 [00:10]\n"}
+
+    def nb(*outputs):
+        return {"cells": [{"cell_type": "code", "source": "", "outputs": list(outputs)}]}
+
+    assert unread_results(nb(figure)) == ["cell 0: a figure with no sentence after it"]
+    assert unread_results(nb(reading, table)) == ["cell 0: a table with no sentence after it"]
+    assert unread_results(nb(figure, bar)) == ["cell 0: a figure with no sentence after it"]
+    assert unread_results(nb(figure, table, reading)) == []
+    timing = {"output_type": "stream", "name": "stdout", "text": "17 s for the two runs\n"}
+    assert unread_results(nb(figure, timing)) == ["cell 0: a figure with no sentence after it"]
+    both = {**reading, "text": reading["text"] + timing["text"]}
+    assert unread_results(nb(figure, both)) == []
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "chapters").glob("*.ipynb")),
+                         ids=lambda p: p.name)
+def test_every_table_and_figure_is_followed_by_its_reading(path):
+    """DEVELOPERS.md: every result is read aloud, by a sentence computed from the run."""
+    unread = unread_results(json.loads(path.read_text()))
+    assert not unread, f"{path.name}: print a computed sentence after each:\n" + "\n".join(unread)
