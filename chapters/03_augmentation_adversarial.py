@@ -181,7 +181,7 @@ for layer in policy.layers:
     }
     print(f"{type(layer).__name__:18} {shown}")
 
-# %%
+# %% tags=["nbval-ignore-output"]
 digit = x_train[:1]
 variants = np.concatenate([policy(np.repeat(digit, 15, axis=0), training=True).numpy()])
 image_grid(np.concatenate([digit, variants]), ["original"] + [""] * 15, ncols=8)
@@ -224,7 +224,7 @@ print(
 #
 # Side by side, eight draws of each:
 
-# %%
+# %% tags=["nbval-ignore-output"]
 legacy = tf.keras.preprocessing.image.ImageDataGenerator(
     rotation_range=15,
     width_shift_range=0.1,
@@ -367,7 +367,7 @@ assert solid["one resampling"] > solid["four Keras layers"]
 # the test images by 15, 30 and 45 degrees, each image clockwise or counter-clockwise at
 # random (fixed by the seed), labels unchanged.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 tilted = robustness.tilted_set(split.x_test[: S["n_eval"]], ANGLES, seed=SEED)
 image_grid(
     np.concatenate([tilted[a][:6] for a in ANGLES]),
