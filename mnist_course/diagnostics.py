@@ -162,9 +162,14 @@ def learning_rate_range(model: keras.Model, x: np.ndarray, y: np.ndarray,
     blown = [r for r, loss in curve if not np.isfinite(loss) or loss > 4 * start]
     own = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     if blown and own >= min(blown):
+        finite = [(loss, r) for r, loss in curve if np.isfinite(loss)]
+        advice = (f"the loss is lowest at {min(finite)[1]:g}; start about a tenth of that, "
+                  f"{min(finite)[1] / 10:g} (the minimum of a few steps sits near the edge of "
+                  "stability, not where training is best)" if finite else
+                  "no rate tried kept the loss finite: try rates below the smallest here")
         return Finding("learning rate", False,
                        f"the loss blows up from a rate of {min(blown):g} and the model "
-                       f"uses {own:g}: use about a tenth of the first rate that diverges."), curve
+                       f"uses {own:g}: {advice}."), curve
     return Finding("learning rate", True,
                    f"the model's rate {own:g} is below where the loss blows up "
                    f"({min(blown):g})." if blown else
@@ -178,7 +183,10 @@ def batchnorm_settled(model: keras.Model, x: np.ndarray, min_agreement: float = 
     Compares the two modes' predictions on the same images."""
     if not any(isinstance(layer, keras.layers.BatchNormalization) for layer in _all_layers(model)):
         return Finding("batch-norm statistics", True, "the model has no batch normalisation.")
+    state = [(v, keras.ops.convert_to_numpy(v)) for v in model.non_trainable_variables]
     train_mode = np.asarray(model(x, training=True)).argmax(axis=1)
+    for variable, value in state:  # a training-mode call moves the averages: undo it
+        variable.assign(value)
     infer_mode = np.asarray(model(x, training=False)).argmax(axis=1)
     agreement = float((train_mode == infer_mode).mean())
     if agreement < min_agreement:

@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -54,52 +54,74 @@ seed_everything(SEED)
 print(f"profile: {PROFILE}")
 
 # %% [markdown]
-# **Exercise 1.** `p` is the share of the way from begin to end, clamped to [0, 1] so that
-# the schedule holds `initial` before the start and `final` after the end. The cubic makes
-# pruning fast at first, when many weights are nearly useless, and gentle near the end.
+# **Exercise 1.** The dense layers keep all their weights, so the zeros must all come from
+# the others: with `P` the number of weights in prunable layers and `N` in all, the shared
+# sparsity is `overall * N / P`. It exceeds 1 when `overall` is above `P / N`, the most the
+# model can reach with its small layers dense.
 
 
 # %%
-def sparsity_schedule(
-    step: int, begin_step: int, end_step: int, initial: float, final: float
-) -> float:
-    p = min(1.0, max(0.0, (step - begin_step) / (end_step - begin_step)))
-    return final + (initial - final) * (1 - p) ** 3
+def layer_sparsities(
+    sizes: list[int], overall: float, protect_below: int
+) -> list[float]:
+    sizes = np.asarray(sizes, dtype=float)
+    pruned = sizes >= protect_below
+    reachable = sizes[pruned].sum() / sizes.sum()
+    if overall > reachable:
+        raise ValueError(
+            f"with layers under {protect_below:,} weights dense, at most"
+            f" {100 * reachable:.0f}% of the weights can be zeroed,"
+            f" not {100 * overall:.0f}%"
+        )
+    shared = overall / reachable if overall else 0.0
+    return [float(shared) if p else 0.0 for p in pruned]
 
 
-check.sparsity_schedule(sparsity_schedule)
+check.layer_sparsities(layer_sparsities)
 
 # %% [markdown]
-# **Exercise 2.** Two fixes, both from the symptoms' diagnostics: `input_range` (scale to
-# [0, 1]) and `output_and_loss` (a logits output needs `from_logits=True`). Recompiling
-# keeps the layers and their weights.
+# **Exercise 2.** Each fault has a sign that a healthy set-up lacks: pixels above 1.5;
+# labels with two dimensions under a loss whose name says sparse; a last layer whose
+# activation is not softmax under a loss without `from_logits`. Fix only what shows its
+# sign: scaling healthy pixels again would shrink them to 1/255 of their range, and
+# `argmax` of integer labels fails.
 
 
 # %%
-def repair(images: np.ndarray, model: keras.Model) -> tuple[np.ndarray, keras.Model]:
-    images = np.asarray(images, np.float32) / 255.0
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    return images, model
+def repair(
+    images: np.ndarray, labels: np.ndarray, model: keras.Model
+) -> tuple[np.ndarray, np.ndarray, keras.Model]:
+    images = np.asarray(images, np.float32)
+    if images.max() > 1.5:
+        images = images / 255.0
+    if np.ndim(labels) == 2:  # one-hot: the sparse loss wants class indices
+        labels = np.asarray(labels).argmax(axis=1)
+    loss = model.loss
+    outputs_logits = model.layers[-1].activation.__name__ != "softmax"
+    if outputs_logits and not loss.get_config().get("from_logits", False):
+        model.compile(
+            optimizer=model.optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+    return images, labels, model
 
 
 check.repair(repair)
 
 # %% [markdown]
-# **Exercise 3.** `n / (k * count)`: a class with the average count gets weight 1, a class
-# ten times rarer gets 10, and every class's weights sum to the same `n / k`. This is what
-# `sklearn.utils.class_weight.compute_class_weight("balanced", ...)` computes.
+# **Exercise 3.** Start from the balanced shape, `1 / count`; clip it at `cap` times its
+# smallest value (the commonest class's, which the clipping never moves); then rescale
+# all of them by one factor so that they average 1 over the images. Rescaling keeps the
+# ratios, so the cap and the equal totals survive it.
 
 
 # %%
-def class_weights(labels: np.ndarray) -> dict[int, float]:
+def class_weights(labels: np.ndarray, cap: float) -> dict[int, float]:
     classes, counts = np.unique(labels, return_counts=True)
-    return {
-        int(c): len(labels) / (len(classes) * int(n)) for c, n in zip(classes, counts)
-    }
+    shape = np.minimum(1 / counts, cap / counts.max())
+    shape *= len(labels) / (counts * shape).sum()
+    return {int(c): float(w) for c, w in zip(classes, shape)}
 
 
 check.class_weights(class_weights)

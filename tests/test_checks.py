@@ -551,56 +551,109 @@ def test_first_level_without_gain_checker():
 
 # -- chapter 06 -----------------------------------------------------------------------------
 
-def test_sparsity_schedule_checker():
-    from mnist_course import pruning
+def test_layer_sparsities_checker():
+    def own(sizes, overall, protect_below):
+        n = np.asarray(sizes, float)
+        pruned = n >= protect_below
+        reachable = n[pruned].sum() / n.sum()
+        if overall > reachable:
+            raise ValueError(f"at most {100 * reachable:.0f}% can be zeroed")
+        return [overall / reachable if p else 0.0 for p in pruned]
 
-    def own(step, begin, end, initial, final):
-        p = min(1.0, max(0.0, (step - begin) / (end - begin)))
-        return final + (initial - final) * (1 - p) ** 3
+    assert ch06.check.layer_sparsities(own).passed
 
-    assert ch06.check.sparsity_schedule(own).passed
-    linear = ch06.check.sparsity_schedule(
-        lambda s, b, e, i, f: f + (i - f) * (1 - min(1, max(0, (s - b) / (e - b)))))
-    assert "cubic" in linear.problems[0]
-    unclamped = ch06.check.sparsity_schedule(
-        lambda s, b, e, i, f: f + (i - f) * (1 - (s - b) / (e - b)) ** 3)
-    assert "clamp" in unclamped.problems[0]
-    assert "course's own" in ch06.check.sparsity_schedule(
-        pruning.polynomial_sparsity).problems[0]
-    with pytest.raises(AssertionError):
-        ch06.strict_check.sparsity_schedule(lambda *a: 0.5)
+    def uncompensated(sizes, overall, protect_below):  # the target on the big layers only
+        return [overall if n >= protect_below else 0.0 for n in sizes]
 
+    assert "prune more" in ch06.check.layer_sparsities(uncompensated).problems[0]
 
-def test_class_weights_checker():
-    def own(labels):
-        classes, counts = np.unique(labels, return_counts=True)
-        return {int(c): len(labels) / (len(classes) * n) for c, n in zip(classes, counts)}
+    def never_refuses(sizes, overall, protect_below):
+        try:
+            return own(sizes, overall, protect_below)
+        except ValueError:
+            return [1.0 for _ in sizes]
 
-    assert ch06.check.class_weights(own).passed
-    inverse = ch06.check.class_weights(lambda y: {int(c): 1 / n for c, n in
-                                                  zip(*np.unique(y, return_counts=True))})
-    assert "n / k" in inverse.problems[0]
-    missing = ch06.check.class_weights(lambda y: {c: 1.0 for c in range(10)})
-    assert "exactly the classes present" in missing.problems[0]
-    with pytest.raises(AssertionError):
-        ch06.strict_check.class_weights(lambda y: [1.0])
+    assert any("raise ValueError" in p
+               for p in ch06.check.layer_sparsities(never_refuses).problems)
+    with pytest.raises(AssertionError, match="layer_sparsities"):
+        ch06.strict_check.layer_sparsities(lambda sizes, overall, protect: [overall] * len(sizes))
 
 
-def test_repair_checker():
+def _right_repair(images, labels, model):
     import keras
 
-    def own(images, model):
+    images = np.asarray(images, np.float32)
+    if images.max() > 1.5:
+        images = images / 255
+    if np.ndim(labels) == 2:
+        labels = np.asarray(labels).argmax(1)
+    if model.layers[-1].activation.__name__ != "softmax":
         model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
-        return np.asarray(images, np.float32) / 255, model
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return images, labels, model
 
-    assert ch06.check.repair(own).passed
-    unscaled = ch06.check.repair(lambda images, model: (images.astype(np.float32), model))
-    assert any("scale" in p for p in unscaled.problems)
-    assert any("from_logits=True" in p for p in unscaled.problems)
+
+def test_repair_checker_needs_a_diagnosis():
+    assert ch06.check.repair(_right_repair).passed
+
+    def blind(images, labels, model):  # scales whatever it gets
+        _, labels, model = _right_repair(images, labels, model)
+        return np.asarray(images, np.float32) / 255, labels, model
+
+    problems = ch06.check.repair(blind).problems
+    assert any(p.startswith("set-up 3 (nothing broken)") and "scaled again" in p
+               for p in problems)
+
+    def unfixed(images, labels, model):
+        return np.asarray(images, np.float32), labels, model
+
+    problems = ch06.check.repair(unfixed).problems
+    assert any("scale them" in p for p in problems)
+    assert any("from_logits=True" in p for p in problems)
+
+    def by_the_package(images, labels, model):
+        from mnist_course import diagnostics
+
+        if not diagnostics.input_range(images).ok:
+            images = images / 255
+        return images, labels, model
+
+    assert "switched off `mnist_course.diagnostics.input_range`" in \
+        ch06.check.repair(by_the_package).problems[0]
+    with pytest.raises(AssertionError, match="repair"):
+        ch06.strict_check.repair(lambda images, labels, model: (images, labels, model))
+
+
+def test_capped_class_weights_checker():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    def own(labels, cap):
+        classes, counts = np.unique(labels, return_counts=True)
+        w = np.minimum(1 / counts, cap / counts.max())
+        w *= len(labels) / (counts * w).sum()
+        return {int(c): float(v) for c, v in zip(classes, w)}
+
+    assert ch06.check.class_weights(own).passed
+
+    def balanced(labels, cap):  # the library's rule, uncapped
+        classes = np.unique(labels)
+        return dict(zip(classes.tolist(), compute_class_weight("balanced", classes=classes,
+                                                               y=labels)))
+
+    assert "the cap is 8" in ch06.check.class_weights(balanced).problems[0]
+
+    def clipped_only(labels, cap):  # capped, but no longer averaging 1 over the images
+        w = balanced(labels, cap)
+        return {c: min(v, cap * min(w.values())) for c, v in w.items()}
+
+    assert "average" in ch06.check.class_weights(clipped_only).problems[0]
+
+    def reference(labels, cap):
+        return ch06.capped_weights(labels, cap)
+
+    assert "course's own" in ch06.check.class_weights(reference).problems[0]
     with pytest.raises(AssertionError):
-        ch06.strict_check.repair(lambda images, model: (images, model))
+        ch06.strict_check.class_weights(lambda y, cap: [1.0])
 
 
 def test_ch08_checkers_accept_right_answers_and_explain_wrong_ones():

@@ -67,6 +67,10 @@ def test_learning_rate_range_flags_a_rate_that_diverges():
     too_high, _ = diagnostics.learning_rate_range(model(None, True, lr=1e3), X * 50, Y,
                                                   rates=(1e-3, 1e-1, 1e1, 1e3))
     assert not too_high.ok and "tenth" in too_high.message
+    _, curve = diagnostics.learning_rate_range(model(None, True, lr=1e3), X * 50, Y,
+                                               rates=(1e-3, 1e-1, 1e1, 1e3))
+    lowest = min((loss, r) for r, loss in curve if np.isfinite(loss))[1]
+    assert f"lowest at {lowest:g}" in too_high.message  # advice from the curve's minimum
     with pytest.raises(ValueError, match="rates is empty"):
         diagnostics.learning_rate_range(model(), X, Y, rates=())
 
@@ -91,7 +95,16 @@ def test_batchnorm_settled():
         if isinstance(layer, layers.BatchNormalization):
             layer.momentum = 0.0
     settled.fit(X * 5 + 3, Y, batch_size=256, epochs=1, verbose=0)
+    settled(X * 5 + 3, training=True)  # momentum 0: the averages become these statistics
     assert diagnostics.batchnorm_settled(settled, X * 5 + 3).ok
+
+
+def test_batchnorm_settled_leaves_the_moving_averages_as_they_were():
+    unsettled = model(bn=True)
+    before = [np.array(v) for v in unsettled.non_trainable_variables]
+    diagnostics.batchnorm_settled(unsettled, X * 5 + 3)
+    after = [np.array(v) for v in unsettled.non_trainable_variables]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
 
 
 def test_leakage_and_validation_above_training():
