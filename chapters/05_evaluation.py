@@ -423,11 +423,15 @@ for name, curve in curves.items():
     print(
         f"{name}: {len(curve)} epochs, validation {100 * curve[-1]:.2f}%,"
         f" {rise:+.2f} points over the last {quarter}:"
-        f" {'converged' if converged[name] else 'not converged'}"
+        f" {'converged' if converged[name] else 'not converged'}."
     )
 short = [n for n, c in curves.items() if len(c) < 4]
 rising = [n for n, ok in converged.items() if not ok and n not in short]
-print(f"{sum(converged.values())} of {len(converged)} models converged.")
+print(
+    f"{sum(converged.values())} of {len(converged)} compared models converged by the"
+    " policy's measure (over the last quarter of its epochs, validation accuracy rose"
+    " by less than one standard error)."
+)
 if short:
     print(
         f"Not converged: {', '.join(short)}: fewer than 4 epochs cannot show a flat"
